@@ -1,0 +1,192 @@
+"""The fully-connected layer and the containers that stack layers (seeds 000-004).
+
+A ``Linear`` layer computes, for a batch ``x`` of shape ``(N, in)``::
+
+    y = x @ W + b                      W: (in, out), b: (out,)
+
+and back-propagates ``g = dL/dy`` of shape ``(N, out)`` by the chain rule::
+
+    dL/dW = x.T @ g       dL/db = sum_n g[n]       dL/dx = g @ W.T
+
+The bias is the seeds' "always-1 input" kept as a separate vector, so ``x`` need not be padded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .activations import get_activation
+from .init import default_initializer, get_initializer, make_rng
+from .module import Module, Parameter, as_float_array, check_finite, pack_parameters, register_module
+
+
+@register_module
+class Linear(Module):
+    """Affine map ``y = x @ W + b`` with ``W`` of shape ``(in_features, out_features)``."""
+
+    def __init__(self, in_features: int, out_features: int, *, bias: bool = True,
+                 init: str = "xavier_uniform", rng_or_seed: np.random.Generator | int | None = None,
+                 dtype: Any = np.float32) -> None:
+        if int(in_features) < 1 or int(out_features) < 1:
+            raise ValueError(f"Linear needs positive sizes, got ({in_features}, {out_features})")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.dtype = np.dtype(dtype)
+        rng = make_rng(rng_or_seed)
+        self.weight = Parameter(get_initializer(init)((self.in_features, self.out_features), rng, self.dtype))
+        self.bias = Parameter(np.zeros(self.out_features, dtype=self.dtype)) if bias else None
+        self._x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"Linear({self.in_features}, {self.out_features}) expects input of shape "
+                             f"(batch, {self.in_features}), got {x.shape}"
+                             + (" (use x[None] for a single sample)" if x.ndim == 1 else ""))
+        if x.dtype != self.dtype:
+            x = as_float_array(x, self.dtype, "Linear input")
+        self._x = x
+        y = x @ self.weight.value
+        if self.bias is not None:
+            y += self.bias.value
+        return y
+
+    def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
+                 input_grad: bool = True) -> np.ndarray | None:
+        if self._x is None:
+            raise RuntimeError("Linear.backward called before forward")
+        if grad_out.shape != (self._x.shape[0], self.out_features):
+            raise ValueError(f"Linear({self.in_features}, {self.out_features}).backward expects a gradient of "
+                             f"shape {(self._x.shape[0], self.out_features)}, got {grad_out.shape}")
+        if param_grads:
+            self.weight.grad += self._x.T @ grad_out
+            if self.bias is not None:
+                self.bias.grad += grad_out.sum(axis=0)
+        return grad_out @ self.weight.value.T if input_grad else None
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        named = [("weight", self.weight)]
+        if self.bias is not None:
+            named.append(("bias", self.bias))
+        return named
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Linear", "in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias is not None, "dtype": self.dtype.name}
+
+
+@register_module
+class Sequential(Module):
+    """Layers applied in order; ``backward`` runs them in reverse.
+
+    The parameters of all layers are packed into one contiguous buffer at construction, so
+    ``zero_grad`` is one ``fill`` and optimisers update the network as one flat vector.
+
+    Set ``check_finite = True`` to have ``forward`` and ``backward`` reject NaN or infinite
+    inputs and gradients with a ``ValueError`` (off by default: it costs a pass over the data).
+    """
+
+    def __init__(self, *layers: Module) -> None:
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for layer in layers:
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential takes Module instances, got {type(layer).__name__}")
+        self.layers = list(layers)
+        self.check_finite = False
+        self._flat = pack_parameters(self.parameters())
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.check_finite:
+            check_finite(np.asarray(x), "network input")
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
+                 input_grad: bool = True) -> np.ndarray | None:
+        if self.check_finite:
+            check_finite(np.asarray(grad_out), "gradient passed to backward")
+        g = grad_out
+        last = len(self.layers) - 1
+        for i in range(last, -1, -1):
+            g = self.layers[i].backward(g, param_grads=param_grads, input_grad=input_grad or i > 0)
+        return g
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers)
+                for name, p in layer.named_parameters()]
+
+    def zero_grad(self) -> None:
+        if self._flat is not None:
+            self._flat[1].fill(0)
+        else:
+            super().zero_grad()
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Sequential", "layers": [layer.config() for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Sequential:
+        from .module import module_from_config
+        return cls(*[module_from_config(c) for c in config["layers"]])
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i: int) -> Module:
+        return self.layers[i]
+
+
+@register_module
+class MLP(Sequential):
+    """A multi-layer perceptron of any depth.
+
+    ``MLP([4, 64, 64, 2])`` is ``Linear(4,64) → act → Linear(64,64) → act → Linear(64,2) → out``
+    where ``act`` is ``activation`` and ``out`` is ``output_activation`` (omitted when identity).
+    ``init=None`` picks He for ReLU-family activations and Xavier otherwise; biases start at 0.
+    """
+
+    def __init__(self, sizes: Sequence[int], activation: str = "relu", output_activation: str = "identity",
+                 init: str | None = None, rng_or_seed: np.random.Generator | int | None = None,
+                 dtype: Any = np.float32) -> None:
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"MLP needs at least an input and an output size, all positive; got {sizes}")
+        self.sizes, self.activation, self.output_activation = sizes, activation, output_activation
+        self.dtype = np.dtype(dtype)
+        if not np.issubdtype(self.dtype, np.floating):
+            raise TypeError(f"MLP dtype must be floating point, got {self.dtype}")
+        rng = make_rng(rng_or_seed)
+        init = init or default_initializer(activation)
+        layers: list[Module] = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(Linear(n_in, n_out, init=init, rng_or_seed=rng, dtype=self.dtype))
+            if i < len(sizes) - 2:
+                layers.append(get_activation(activation))
+        if output_activation not in ("identity", "linear"):
+            layers.append(get_activation(output_activation))
+        super().__init__(*layers)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x) if not isinstance(x, np.ndarray) else x
+        if x.ndim != 2 or x.shape[1] != self.sizes[0]:
+            raise ValueError(f"MLP{tuple(self.sizes)} expects input of shape (batch, {self.sizes[0]}), got {x.shape}"
+                             + (" (use x[None] for a single sample)" if x.ndim == 1 else ""))
+        if x.dtype != self.dtype:
+            x = as_float_array(x, self.dtype, "MLP input")
+        return super().forward(x)
+
+    @property
+    def linears(self) -> list[Linear]:
+        return [layer for layer in self.layers if isinstance(layer, Linear)]
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "MLP", "sizes": list(self.sizes), "activation": self.activation,
+                "output_activation": self.output_activation, "dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> MLP:
+        return cls(config["sizes"], activation=config.get("activation", "relu"),
+                   output_activation=config.get("output_activation", "identity"),
+                   dtype=config.get("dtype", "float32"), rng_or_seed=0)

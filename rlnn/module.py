@@ -1,0 +1,248 @@
+"""Parameters and the module protocol every layer follows.
+
+A :class:`Parameter` owns a value array and a gradient array of the same shape. A
+:class:`Module` maps an input batch ``x`` of shape ``(N, in)`` to an output ``(N, out)``:
+
+* ``forward(x)`` (or ``module(x)``) computes the output and caches what ``backward`` needs,
+  overwriting the cache of the previous call;
+* ``backward(grad_out)`` takes ``dL/dy`` of shape ``(N, out)``, *adds* ``dL/dθ`` into every
+  parameter's ``.grad`` and returns ``dL/dx`` of shape ``(N, in)``.
+
+Modules that hold several parameters pack them into one contiguous buffer (see
+:func:`pack_parameters`), so an optimiser, ``zero_grad`` or a Polyak update touches the whole
+network with a handful of numpy calls instead of a Python loop over arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array with its gradient.
+
+    ``value`` and ``grad`` are live arrays: write into them (``p.value[...] = w``) or assign
+    (``p.value = w``, which copies into the existing storage). Their storage never moves
+    except when a module packs its parameters, so optimisers may hold views of it.
+    """
+
+    __slots__ = ("_value", "_grad", "_buffer", "_offset")
+
+    def __init__(self, value: np.ndarray) -> None:
+        value = np.asarray(value)
+        if not np.issubdtype(value.dtype, np.floating):
+            raise TypeError(f"Parameter needs a floating-point array, got dtype {value.dtype}")
+        self._value = np.array(value, copy=True)
+        self._grad = np.zeros_like(self._value)
+        # (flat value buffer, flat grad buffer) and this parameter's offset in them, once packed.
+        self._buffer: tuple[np.ndarray, np.ndarray] | None = None
+        self._offset = 0
+
+    @property
+    def value(self) -> np.ndarray:
+        return self._value
+
+    @value.setter
+    def value(self, new: np.ndarray) -> None:
+        _copy_into(self._value, new, "value")
+
+    @property
+    def grad(self) -> np.ndarray:
+        return self._grad
+
+    @grad.setter
+    def grad(self, new: np.ndarray) -> None:
+        _copy_into(self._grad, new, "grad")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._value.shape
+
+    @property
+    def size(self) -> int:
+        return self._value.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._value.dtype
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+
+
+def _copy_into(dst: np.ndarray, src: Any, what: str) -> None:
+    src = np.asarray(src)
+    if src.shape != dst.shape:
+        raise ValueError(f"cannot assign a {what} of shape {src.shape} to a parameter of shape {dst.shape}")
+    np.copyto(dst, src, casting="same_kind")
+
+
+def pack_parameters(params: list[Parameter]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Move ``params`` into one contiguous value buffer and one grad buffer, in order.
+
+    Afterwards each ``p.value`` / ``p.grad`` is a reshaped view of a slice of the buffers.
+    Returns ``(flat_value, flat_grad)``, or ``None`` when the parameters have mixed dtypes or
+    are already packed elsewhere (shared with another module): then they are left alone.
+    """
+    params = list(dict.fromkeys(params))  # drop repeats (a tied weight), keep order
+    if not params or len({p.dtype for p in params}) != 1 or any(p._buffer is not None for p in params):
+        return None
+    total = sum(p.size for p in params)
+    flat_value = np.empty(total, dtype=params[0].dtype)
+    flat_grad = np.zeros(total, dtype=params[0].dtype)
+    buffers = (flat_value, flat_grad)
+    offset = 0
+    for p in params:
+        n = p.size
+        flat_value[offset:offset + n] = p._value.ravel()
+        flat_grad[offset:offset + n] = p._grad.ravel()
+        p._value = flat_value[offset:offset + n].reshape(p.shape)
+        p._grad = flat_grad[offset:offset + n].reshape(p.shape)
+        p._buffer = buffers
+        p._offset = offset
+        offset += n
+    return buffers
+
+
+def contiguous_spans(params: list[Parameter]) -> list[tuple[np.ndarray, np.ndarray, list[Parameter]]]:
+    """Group ``params`` into runs that are consecutive slices of one packed buffer.
+
+    Returns ``[(value_view, grad_view, members), ...]`` covering every parameter once, in order;
+    an unpacked parameter forms a run of its own (with its arrays flattened).
+    """
+    spans: list[tuple[np.ndarray, np.ndarray, list[Parameter]]] = []
+    start = end = 0
+    run: list[Parameter] = []
+
+    def close() -> None:
+        if not run:
+            return
+        if run[0]._buffer is None:
+            p = run[0]
+            spans.append((p._value.reshape(-1), p._grad.reshape(-1), [p]))
+        else:
+            flat_value, flat_grad = run[0]._buffer
+            spans.append((flat_value[start:end], flat_grad[start:end], list(run)))
+
+    for p in params:
+        if run and p._buffer is not None and p._buffer is run[0]._buffer and p._offset == end:
+            run.append(p)
+            end += p.size
+            continue
+        close()
+        run = [p]
+        start, end = p._offset, p._offset + p.size
+    close()
+    return spans
+
+
+# -- the module protocol ---------------------------------------------------------------------
+
+_MODULE_TYPES: dict[str, type[Module]] = {}
+
+
+def register_module(cls: type[Module]) -> type[Module]:
+    """Class decorator: lets :func:`module_from_config` rebuild ``cls`` from its ``config()``."""
+    _MODULE_TYPES[cls.__name__] = cls
+    return cls
+
+
+def module_from_config(config: dict[str, Any]) -> Module:
+    """Rebuild a module (with fresh weights) from the dictionary its ``config()`` returned."""
+    if not isinstance(config, dict) or "type" not in config:
+        raise ValueError(f"a module config must be a dict with a 'type' entry, got {config!r}")
+    kind = config["type"]
+    if kind not in _MODULE_TYPES:
+        raise ValueError(f"unknown module type {kind!r}; known: {sorted(_MODULE_TYPES)}")
+    return _MODULE_TYPES[kind].from_config(config)
+
+
+class Module:
+    """Base class: a differentiable map with named parameters."""
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
+                 input_grad: bool = True) -> np.ndarray | None:
+        """Back-propagate ``dL/dy``. ``param_grads=False`` leaves every ``.grad`` untouched
+        (an actor update pulling ``dQ/da`` out of a critic); ``input_grad=False`` skips the
+        product that only the caller would need and returns ``None``."""
+        raise NotImplementedError
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return []
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        for grad_view, _ in _grad_spans(self.parameters()):
+            grad_view.fill(0)
+
+    def num_parameters(self) -> int:
+        return sum(p.size for p in self.parameters())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter value, keyed by dotted name (``"0.weight"``)."""
+        return {name: p.value.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Copy values in; every name must be present with the right shape, and no extras."""
+        named = dict(self.named_parameters())
+        missing = sorted(set(named) - set(state))
+        unexpected = sorted(set(state) - set(named))
+        if missing or unexpected:
+            raise ValueError(f"state dict does not match the module: missing {missing}, unexpected {unexpected}")
+        for name, p in named.items():
+            arr = np.asarray(state[name])
+            if arr.shape != p.shape:
+                raise ValueError(f"state dict entry {name!r} has shape {arr.shape}, the module expects {p.shape}")
+            if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+                raise ValueError(f"state dict entry {name!r} has non-real dtype {arr.dtype}")
+        for name, p in named.items():
+            np.copyto(p.value, state[name], casting="unsafe")
+
+    def config(self) -> dict[str, Any]:
+        """A JSON-able description from which :func:`module_from_config` rebuilds the module."""
+        return {"type": type(self).__name__}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Module:
+        kwargs = {k: v for k, v in config.items() if k != "type"}
+        return cls(**kwargs)
+
+    def copy(self) -> Module:
+        """An independent module of the same architecture and weights (gradients zeroed)."""
+        clone = module_from_config(self.config())
+        clone.load_state_dict(self.state_dict())
+        return clone
+
+
+def _grad_spans(params: Iterable[Parameter]) -> list[tuple[np.ndarray, list[Parameter]]]:
+    return [(g, members) for _, g, members in contiguous_spans(list(params))]
+
+
+def check_finite(array: np.ndarray, what: str) -> None:
+    """Raise ``ValueError`` naming ``what`` if ``array`` holds a NaN or an infinity."""
+    if not np.isfinite(array).all():
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{what} contains {bad} non-finite value(s) (NaN or inf)")
+
+
+def as_float_array(x: Any, dtype: np.dtype, what: str) -> np.ndarray:
+    """``x`` as an array of ``dtype``; a clear ``TypeError`` for strings, objects or complex."""
+    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if arr.dtype == dtype:
+        return arr
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be a real numeric array, got dtype {arr.dtype}")
+    return arr.astype(dtype)
+
+
+Initializer = Callable[..., np.ndarray]

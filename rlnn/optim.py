@@ -1,0 +1,266 @@
+"""Optimisers (seed 001's chapter, seed 002's Adam) and target-network helpers.
+
+Every optimiser takes ``net.parameters()`` and updates them in place on ``step()``, reading
+``.grad``. With ``g = dL/dθ`` (plus ``weight_decay * θ`` when weight decay is on), ``η`` the
+learning rate and ``t`` the step count:
+
+=============  ===================================================================
+SGD            θ ← θ − η g
+Momentum       v ← α v − η g ;  θ ← θ + v           (Nesterov: θ ← θ + α v − η g)
+AdaGrad        h ← h + g ⊙ g ;  θ ← θ − η g / (√h + ε)
+RMSProp        h ← ρ h + (1 − ρ) g ⊙ g ;  θ ← θ − η g / (√h + ε)
+Adam           m ← β1 m + (1 − β1) g ;  v ← β2 v + (1 − β2) g ⊙ g
+               θ ← θ − η m̂ / (√v̂ + ε),  m̂ = m / (1 − β1^t),  v̂ = v / (1 − β2^t)
+=============  ===================================================================
+
+State is kept per parameter object. Parameters that a module packed into one buffer are
+updated as one flat vector, so a step costs a few numpy calls whatever the depth; nothing is
+allocated per step (scratch arrays are made once).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .module import Parameter, contiguous_spans
+from .schedules import Constant
+
+LearningRate = float | Callable[[int], float]
+
+
+class Optimizer:
+    """Base class. A subclass names its state arrays in ``state_names`` and writes ``_update``."""
+
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[Parameter], lr: LearningRate, weight_decay: float = 0.0) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("optimizer got an empty parameter list")
+        for p in self.params:
+            if not isinstance(p, Parameter):
+                raise TypeError(f"optimizer expects rlnn.Parameter objects, got {type(p).__name__}")
+        if len(set(map(id, self.params))) != len(self.params):
+            raise ValueError("optimizer got the same parameter twice")
+        self.lr = lr
+        self.weight_decay = float(weight_decay)
+        self.t = 0
+        self._spans = []
+        self.state: dict[Parameter, dict[str, np.ndarray]] = {}
+        for value, grad, members in contiguous_spans(self.params):
+            span_state = {name: np.zeros_like(value) for name in self.state_names}
+            scratch = (np.empty_like(value), np.empty_like(value))
+            self._spans.append((value, grad, span_state, scratch))
+            offset = 0
+            for p in members:
+                self.state[p] = {name: arr[offset:offset + p.size].reshape(p.shape) for name, arr in span_state.items()}
+                offset += p.size
+
+    def current_lr(self) -> float:
+        """The learning rate the next ``step()`` uses (a schedule is evaluated at ``t``)."""
+        return float(self.lr(self.t)) if callable(self.lr) else float(self.lr)
+
+    def step(self) -> None:
+        lr = self.current_lr()
+        self.t += 1
+        for value, grad, state, (tmp, tmp2) in self._spans:
+            if self.weight_decay:
+                np.multiply(value, self.weight_decay, out=tmp2)
+                tmp2 += grad
+                grad = tmp2
+            self._update(value, grad, state, lr, tmp)
+
+    def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
+                lr: float, tmp: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def zero_grad(self) -> None:
+        for _, grad, _, _ in self._spans:
+            grad.fill(0)
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"t": int, "state": {"<index>.<name>": array}}``, index = position in ``params``."""
+        arrays = {f"{i}.{name}": arr.copy() for i, p in enumerate(self.params)
+                  for name, arr in self.state[p].items()}
+        return {"t": self.t, "state": arrays}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        arrays = state["state"]
+        expected = {f"{i}.{name}" for i, p in enumerate(self.params) for name in self.state[p]}
+        if set(arrays) != expected:
+            raise ValueError(f"optimizer state does not match: expected keys {sorted(expected)}, got {sorted(arrays)}")
+        for i, p in enumerate(self.params):
+            for name, arr in self.state[p].items():
+                src = np.asarray(arrays[f"{i}.{name}"])
+                if src.shape != arr.shape:
+                    raise ValueError(f"optimizer state {i}.{name} has shape {src.shape}, expected {arr.shape}")
+                np.copyto(arr, src, casting="unsafe")
+        self.t = int(state["t"])
+
+
+class SGD(Optimizer):
+    def __init__(self, params: Iterable[Parameter], lr: LearningRate = 0.01, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr, weight_decay)
+
+    def _update(self, value, grad, state, lr, tmp):
+        np.multiply(grad, lr, out=tmp)
+        value -= tmp
+
+
+class Momentum(Optimizer):
+    state_names = ("velocity",)
+
+    def __init__(self, params: Iterable[Parameter], lr: LearningRate = 0.01, momentum: float = 0.9,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def _update(self, value, grad, state, lr, tmp):
+        v = state["velocity"]
+        np.multiply(grad, lr, out=tmp)
+        v *= self.momentum
+        v -= tmp                                  # v ← α v − η g
+        if self.nesterov:                         # θ ← θ + α v − η g  (look ahead along v)
+            value -= tmp
+            np.multiply(v, self.momentum, out=tmp)
+            value += tmp
+        else:                                     # θ ← θ + v
+            value += v
+
+
+class AdaGrad(Optimizer):
+    state_names = ("sum_sq",)
+
+    def __init__(self, params: Iterable[Parameter], lr: LearningRate = 0.01, eps: float = 1e-7,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.eps = float(eps)
+
+    def _update(self, value, grad, state, lr, tmp):
+        h = state["sum_sq"]
+        np.multiply(grad, grad, out=tmp)
+        h += tmp                                  # h ← h + g ⊙ g
+        np.sqrt(h, out=tmp)
+        tmp += self.eps
+        np.divide(grad, tmp, out=tmp)
+        tmp *= lr
+        value -= tmp                              # θ ← θ − η g / (√h + ε)
+
+
+class RMSProp(Optimizer):
+    state_names = ("mean_sq",)
+
+    def __init__(self, params: Iterable[Parameter], lr: LearningRate = 0.001, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.alpha, self.eps = float(alpha), float(eps)
+
+    def _update(self, value, grad, state, lr, tmp):
+        h = state["mean_sq"]
+        np.multiply(grad, grad, out=tmp)
+        tmp *= 1.0 - self.alpha
+        h *= self.alpha
+        h += tmp                                  # h ← ρ h + (1 − ρ) g ⊙ g
+        np.sqrt(h, out=tmp)
+        tmp += self.eps
+        np.divide(grad, tmp, out=tmp)
+        tmp *= lr
+        value -= tmp
+
+
+class Adam(Optimizer):
+    """Adam with bias correction. ``eps`` is added to ``√v̂`` (seed 002's notebook does the same).
+    ``weight_decay`` is L2 added to the gradient; ``decoupled=True`` makes it AdamW's
+    ``θ ← θ − η λ θ`` applied beside the Adam step instead."""
+
+    state_names = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, params: Iterable[Parameter], lr: LearningRate = 0.001,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, decoupled: bool = False) -> None:
+        super().__init__(params, lr, 0.0 if decoupled else weight_decay)
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
+            raise ValueError(f"Adam betas must lie in [0, 1), got {betas}")
+        self.eps = float(eps)
+        self.decoupled_weight_decay = float(weight_decay) if decoupled else 0.0
+
+    def _update(self, value, grad, state, lr, tmp):
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        b1, b2 = self.beta1, self.beta2
+        if self.decoupled_weight_decay:
+            value *= 1.0 - lr * self.decoupled_weight_decay
+        m *= b1
+        np.multiply(grad, 1.0 - b1, out=tmp)
+        m += tmp                                  # m ← β1 m + (1 − β1) g
+        v *= b2
+        np.multiply(grad, grad, out=tmp)
+        tmp *= 1.0 - b2
+        v += tmp                                  # v ← β2 v + (1 − β2) g²
+        # self.t was already incremented: this is step t of the bias correction.
+        bias1 = 1.0 - b1 ** self.t
+        bias2 = 1.0 - b2 ** self.t
+        np.sqrt(v, out=tmp)
+        tmp *= 1.0 / math.sqrt(bias2)
+        tmp += self.eps                           # √v̂ + ε
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr / bias1
+        value -= tmp                              # θ ← θ − η m̂ / (√v̂ + ε)
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "rmsprop": RMSProp, "adam": Adam}
+
+
+# -- helpers used around an optimiser step -----------------------------------------------------
+
+def global_grad_norm(params: Iterable[Parameter]) -> float:
+    """``sqrt(sum over parameters of ||grad||^2)``."""
+    total = 0.0
+    for _, grad, _ in contiguous_spans(list(params)):
+        total += float(np.vdot(grad, grad))
+    return math.sqrt(total)
+
+
+def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
+    """Scale all gradients by ``min(1, max_norm / ||g||)`` where ``||g||`` is the global norm
+    over every parameter; returns ``||g||`` before clipping."""
+    spans = contiguous_spans(list(params))
+    norm = math.sqrt(sum(float(np.vdot(grad, grad)) for _, grad, _ in spans))
+    if norm > max_norm:
+        scale = max_norm / (norm + 1e-12)
+        for _, grad, _ in spans:
+            grad *= scale
+    return norm
+
+
+def polyak_update(target: Iterable[Parameter], source: Iterable[Parameter], tau: float) -> None:
+    """Soft target update ``θ_target ← (1 − τ) θ_target + τ θ_source``, in place.
+    ``tau = 1`` is a hard copy. Both lists must match in shapes, in order."""
+    target, source = list(target), list(source)
+    if len(target) != len(source):
+        raise ValueError(f"polyak_update: {len(target)} target parameters but {len(source)} source parameters")
+    t_spans, s_spans = contiguous_spans(target), contiguous_spans(source)
+    if [v.shape for v, _, _ in t_spans] != [v.shape for v, _, _ in s_spans]:
+        t_spans = [(p.value.reshape(-1), None, [p]) for p in target]
+        s_spans = [(p.value.reshape(-1), None, [p]) for p in source]
+        for (tv, _, (tp,)), (sv, _, (sp,)) in zip(t_spans, s_spans):
+            if tv.shape != sv.shape:
+                raise ValueError(f"polyak_update: shape mismatch {tp.shape} vs {sp.shape}")
+    for (tv, _, _), (sv, _, _) in zip(t_spans, s_spans):
+        if tau >= 1.0:
+            np.copyto(tv, sv)
+        else:
+            tv *= 1.0 - tau
+            tv += tau * sv
+
+
+def hard_update(target: Iterable[Parameter], source: Iterable[Parameter]) -> None:
+    """Copy the source values into the target parameters."""
+    polyak_update(target, source, 1.0)
+
+
+__all__ = ["Optimizer", "SGD", "Momentum", "AdaGrad", "RMSProp", "Adam", "OPTIMIZERS", "Constant",
+           "global_grad_norm", "clip_grad_norm", "polyak_update", "hard_update"]
