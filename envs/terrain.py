@@ -80,9 +80,7 @@ def heights_at(points: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return np.interp(xs, points[:, 0], points[:, 1])
 
 
-def add_terrain(
-    space: pymunk.Space, points: np.ndarray, friction: float, collision_type: int
-) -> None:
+def add_terrain(space: pymunk.Space, points: np.ndarray, friction: float, collision_type: int) -> None:
     """Add the terrain as static segments (and a wall at its left end) to ``space``.
 
     The segments are shifted down by their radius so that the collision surface coincides

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 import pymunk
 import pymunk.batch
-
-import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.utils import EzPickle
 
@@ -42,6 +41,13 @@ HULL_FRICTION = 0.1
 LEG_FRICTION = 0.2
 FOOT_FRICTION = 2.0  # shins; chipmunk multiplies it by the ground's friction
 GROUND_FRICTION = 1.0
+FOOT_LENGTH = 0.8  # m; a flat foot at the bottom of each shin gives a support polygon
+FOOT_HEIGHT = 0.08  # m
+FOOT_OFFSET = 0.15  # m the foot's centre lies ahead of the ankle (toes forward)
+FOOT_DENSITY = 10.0  # kg/m^2 -> 0.64 kg; heavy enough for a stable explicit spring
+ANKLE_STIFFNESS = 400.0  # N*m/rad, passive spring holding the foot square to the shin
+ANKLE_DAMPING = 3.0  # N*m*s/rad
+ANKLE_LIMITS = (-0.7, 0.7)  # rad
 HIP_LIMITS = (-0.8, 1.1)  # rad, thigh angle relative to the hull
 KNEE_LIMITS = (-1.6, -0.1)  # rad, shin angle relative to the thigh
 
@@ -49,6 +55,7 @@ KNEE_LIMITS = (-1.6, -0.1)  # rad, shin angle relative to the thigh
 MOTORS_TORQUE = 80.0  # N*m at |action| = 1
 SPEED_HIP = 4.0  # rad/s the motor drives towards, in the sign of the action
 SPEED_KNEE = 6.0
+_N_BODIES = 5 + (2 if FOOT_LENGTH > 0 else 0)
 _SPEEDS = (SPEED_HIP, SPEED_KNEE, SPEED_HIP, SPEED_KNEE)
 # Property setters called directly skip pymunk's generic __setattr__ (hot path, 8 per step).
 _set_rate = pymunk.SimpleMotor.rate.fset
@@ -102,8 +109,9 @@ class WalkerEnv(gym.Env, EzPickle):
     A 2-D biped simulated with Pymunk 7 (Chipmunk): a hull and two legs, each of a thigh and a
     shin, joined by motorised hip and knee joints with angle limits. The robot has the size and
     masses of Gymnasium's BipedalWalker in SI units (hull 2.1 m long, ~5.7 kg; legs 2 x 1.13 m)
-    under gravity -10 m/s^2. Legs do not collide with each other or the hull; only the shins
-    ("feet") have high friction. The goal is to walk to the end of a course of
+    under gravity -10 m/s^2. Each shin ends in a flat 0.8 m foot on a passive, spring-loaded
+    ankle (400 N m/rad), so the feet lie flat and the robot can stand; feet and shins have high
+    friction. No part of the robot collides with another. The goal is to walk to the end of a course of
     ``COURSE_LENGTH`` = 40 m, flat (``rlnn/Walker-v0``) or seeded uneven ground with bumps,
     slopes and small steps (``rlnn/WalkerRough-v0``).
 
@@ -130,11 +138,11 @@ class WalkerEnv(gym.Env, EzPickle):
     | 5     | hip 1 speed                                   | rad/s / 4                   | +-10     |
     | 6     | knee 1 angle (shin relative to thigh)         | rad, in [-1.6, -0.1]        | +-pi     |
     | 7     | knee 1 speed                                  | rad/s / 6                   | +-10     |
-    | 8     | leg 1 foot (shin) touches the ground          | 0 or 1                      | [0, 1]   |
+    | 8     | leg 1 foot or shin touches the ground         | 0 or 1                      | [0, 1]   |
     | 9-13  | the same for leg 2 (hip, hip speed, knee, knee speed, contact)     | | |
     | 14-23 | range-finder: vertical distance from the hull down to the ground at 0, 0.5, ..., 4.5 m ahead of the hull | m / 5, clipped | [0, 1] |
 
-    Velocities are clipped to the bounds (a safety net; walking never comes close). The
+    The passive ankles are not observed. Velocities are clipped to the bounds (a safety net; walking never comes close). The
     range-finder beams are vertical, so with a height-field terrain the reading is exact and costs
     one interpolation instead of ten ray casts.
 
@@ -165,7 +173,7 @@ class WalkerEnv(gym.Env, EzPickle):
     * v0: Initial version (Pymunk 7.3, Gymnasium 1.x).
     """
 
-    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": FPS}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": FPS}
 
     def __init__(
         self,
@@ -181,7 +189,8 @@ class WalkerEnv(gym.Env, EzPickle):
         self.course_length = float(course_length)
 
         high = np.array(
-            [math.pi] + [OBS_VEL_LIMIT] * 3
+            [math.pi]
+            + [OBS_VEL_LIMIT] * 3
             + [math.pi, OBS_VEL_LIMIT, math.pi, OBS_VEL_LIMIT, 1.0] * 2
             + [1.0] * N_LIDAR,
             dtype=np.float32,
@@ -216,8 +225,7 @@ class WalkerEnv(gym.Env, EzPickle):
 
         no_self = pymunk.ShapeFilter(group=1)  # shapes of one group never collide
         # Stand on the ground: shins straight below the hips with a small knee bend.
-        foot_clearance = 0.02
-        hull_y = -LEG_DOWN + 2 * LEG_H + foot_clearance + 0.05
+        hull_y = -LEG_DOWN + 2 * LEG_H + FOOT_HEIGHT + 0.05
         hull = pymunk.Body()
         hull.position = (START_X, hull_y)
         hull_shape = pymunk.Poly(hull, HULL_POLY)
@@ -228,6 +236,7 @@ class WalkerEnv(gym.Env, EzPickle):
         space.add(hull, hull_shape)
         bodies = [hull]
         shapes = [hull_shape]
+        feet_parts: list[tuple] = []
         self.motors: list[pymunk.SimpleMotor] = []
         self._pivots: list[pymunk.PivotJoint] = []
         hip = pymunk.Vec2d(START_X, hull_y + LEG_DOWN)
@@ -246,9 +255,29 @@ class WalkerEnv(gym.Env, EzPickle):
             shin_shape.density = LEG_DENSITY
             shin_shape.friction = FOOT_FRICTION
             shin_shape.collision_type = ct
-            for s in (thigh_shape, shin_shape):
-                s.filter = no_self
-            space.add(thigh, thigh_shape, shin, shin_shape)
+            leg_shapes = [thigh_shape, shin_shape]
+            for shape in leg_shapes:
+                shape.filter = no_self
+            space.add(thigh, shin, *leg_shapes)
+            if FOOT_LENGTH > 0:
+                # A flat foot on a passive, spring-loaded ankle: it lies flat on the ground
+                # whatever the shin's angle, and the spring resists the body tipping over.
+                foot = pymunk.Body()
+                foot.angle = 0.0
+                ankle = shin.local_to_world((0.0, -LEG_H / 2))
+                foot.position = ankle + (FOOT_OFFSET, -FOOT_HEIGHT / 2)
+                foot_shape = pymunk.Poly.create_box(foot, (FOOT_LENGTH, FOOT_HEIGHT))
+                foot_shape.density = FOOT_DENSITY
+                foot_shape.friction = FOOT_FRICTION
+                foot_shape.collision_type = ct
+                foot_shape.filter = no_self
+                pivot = pymunk.PivotJoint(shin, foot, (0.0, -LEG_H / 2), (-FOOT_OFFSET, FOOT_HEIGHT / 2))
+                pivot.error_bias = JOINT_ERROR_BIAS
+                # Chipmunk's rotary spring measures a.angle - b.angle (the limit uses b - a).
+                spring = pymunk.DampedRotarySpring(shin, foot, shin.angle - foot.angle, ANKLE_STIFFNESS, ANKLE_DAMPING)
+                limit = pymunk.RotaryLimitJoint(shin, foot, *ANKLE_LIMITS)
+                # Feet are added after both legs so the body order is hull, legs, feet.
+                feet_parts.append((foot, foot_shape, pivot, spring, limit))
             joints = (
                 (hull, thigh, (0.0, LEG_DOWN), (0.0, LEG_H / 2), HIP_LIMITS),
                 (thigh, shin, (0.0, -LEG_H / 2), (0.0, LEG_H / 2), KNEE_LIMITS),
@@ -264,7 +293,12 @@ class WalkerEnv(gym.Env, EzPickle):
                 self.motors.append(motor)
                 self._pivots.append(pivot)
             bodies += [thigh, shin]
-            shapes += [thigh_shape, shin_shape]
+            shapes += leg_shapes
+        for foot, foot_shape, pivot, spring, limit in feet_parts:
+            space.add(foot, foot_shape, pivot, spring, limit)
+            self._pivots.append(pivot)
+            bodies.append(foot)
+            shapes.append(foot_shape)
         self.hull = hull
         self.bodies = bodies
         self.shapes = shapes
@@ -292,18 +326,18 @@ class WalkerEnv(gym.Env, EzPickle):
         self._buffer.clear()
         pymunk.batch.get_space_bodies(self.space, self._fields, self._buffer)
         # The static body (terrain) comes after the dynamic ones, in the order they were added.
-        return np.frombuffer(self._buffer.float_buf(), dtype=np.float64).reshape(-1, 6)[:5]
+        return np.frombuffer(self._buffer.float_buf(), dtype=np.float64).reshape(-1, 6)[:_N_BODIES]
 
     def _observe(self, s: np.ndarray) -> np.ndarray:
         # Plain Python floats for the 14 body entries: cheaper than a dozen tiny numpy ops.
-        (hx, hy, ha, hvx, hvy, hw), t1, s1, t2, s2 = s.tolist()
+        (hx, hy, ha, hvx, hvy, hw), t1, s1, t2, s2 = s[:5].tolist()
         v = OBS_VEL_LIMIT
 
         def clip(x: float) -> float:
-            return -v if x < -v else (v if x > v else x)
+            return -v if x < -v else (min(x, v))
 
         def angle(x: float) -> float:  # a joint pushed hard can pass its limit by a hair
-            return -math.pi if x < -math.pi else (math.pi if x > math.pi else x)
+            return -math.pi if x < -math.pi else (min(x, math.pi))
 
         c1, c2 = self._contact["contacts"].tolist()
         obs = self._obs
@@ -342,7 +376,7 @@ class WalkerEnv(gym.Env, EzPickle):
             if not math.isfinite(x):
                 raise ValueError(f"action must be finite, got {a}")
         # Documented: out-of-range actions are clipped to [-1, 1].
-        return [-1.0 if x < -1.0 else (1.0 if x > 1.0 else x) for x in values]
+        return [-1.0 if x < -1.0 else (min(x, 1.0)) for x in values]
 
     # --- gym API ----------------------------------------------------------------------------
     def reset(
@@ -426,7 +460,7 @@ class WalkerEnv(gym.Env, EzPickle):
         from envs.rendering import FrameRenderer
 
         if self._renderer is None:
-            self._renderer = FrameRenderer(VIEWPORT_W, VIEWPORT_H, PIXELS_PER_METRE)
+            self._renderer = FrameRenderer(VIEWPORT_W, VIEWPORT_H, PIXELS_PER_METRE, LIDAR_RANGE)
         frame = self._renderer.draw(self)
         if self.render_mode == "human":
             from envs.rendering import HumanWindow
@@ -463,9 +497,7 @@ def play(rough: bool = False, seed: int | None = None) -> None:
     running = True
     while running:
         for event in pygame.event.get():
-            if event.type == pygame.QUIT or (
-                event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE
-            ):
+            if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE):
                 running = False
             elif event.type == pygame.KEYDOWN and event.key == pygame.K_BACKSPACE:
                 env.reset()

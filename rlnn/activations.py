@@ -29,22 +29,33 @@ from .module import Module, register_module
 
 
 class Activation(Module):
-    """A stateless element-wise layer; subclasses write ``forward`` and ``_local_grad``."""
+    """A stateless element-wise layer; subclasses write ``_forward`` and ``_local_grad``.
+
+    Both take an ``out`` argument: ``None`` (allocate a new array) or the input array itself,
+    which :class:`~rlnn.layers.Sequential` passes when that input is a temporary it owns (the
+    fresh output of a ``Linear``), so the activation can work in place without a copy.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self._forward(x, None)
 
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
                  input_grad: bool = True) -> np.ndarray | None:
-        return self._local_grad(grad_out) if input_grad else None
+        return self._local_grad(grad_out, None) if input_grad else None
 
-    def _local_grad(self, grad_out: np.ndarray) -> np.ndarray:
+    def _forward(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def _local_grad(self, grad_out: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
 
 
 @register_module
 class Identity(Activation):
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def _forward(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         return x
 
-    def _local_grad(self, grad_out: np.ndarray) -> np.ndarray:
+    def _local_grad(self, grad_out: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         return grad_out
 
 
@@ -53,48 +64,55 @@ class Step(Activation):
     """The perceptron's threshold. Its derivative is zero wherever it exists, so it cannot be
     trained by back-propagation: train with ``Sigmoid`` and threshold afterwards."""
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return (x > 0).astype(x.dtype)
+    def _forward(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+        return (x > 0).astype(dtype)
 
-    def _local_grad(self, grad_out: np.ndarray) -> np.ndarray:
+    def _local_grad(self, grad_out: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         raise RuntimeError("Step has no useful gradient (zero almost everywhere); "
                            "use Sigmoid or Tanh in a network you train by backpropagation")
 
 
 @register_module
 class Sigmoid(Activation):
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def _forward(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         # 1/(1+e^-x) == (1 + tanh(x/2)) / 2, which never overflows for large |x|.
-        y = np.tanh(x * 0.5)
+        y = np.multiply(x, 0.5, out=out)
+        np.tanh(y, out=y)
         y *= 0.5
         y += 0.5
         self._y = y
         return y
 
-    def _local_grad(self, grad_out: np.ndarray) -> np.ndarray:
+    def _local_grad(self, grad_out: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         y = self._y
-        return grad_out * y * (1.0 - y)
+        slope = np.subtract(1.0, y)
+        slope *= y                                # y (1 - y)
+        return np.multiply(grad_out, slope, out=out)
 
 
 @register_module
 class Tanh(Activation):
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self._y = np.tanh(x)
+    def _forward(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        self._y = np.tanh(x, out=out)
         return self._y
 
-    def _local_grad(self, grad_out: np.ndarray) -> np.ndarray:
-        y = self._y
-        return grad_out * (1.0 - y * y)
+    def _local_grad(self, grad_out: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        slope = np.multiply(self._y, self._y)
+        np.subtract(1.0, slope, out=slope)        # 1 - y^2
+        return np.multiply(grad_out, slope, out=out)
 
 
 @register_module
 class ReLU(Activation):
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self._y = np.maximum(x, 0)
+    def _forward(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        self._y = np.maximum(x, 0, out=out)
         return self._y
 
-    def _local_grad(self, grad_out: np.ndarray) -> np.ndarray:
-        return np.where(self._y > 0, grad_out, 0).astype(grad_out.dtype, copy=False)
+    def _local_grad(self, grad_out: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        # Multiplying by the boolean mask is branch-free; np.where(mask, g, 0) is ~10x slower
+        # on random signs because it mispredicts a branch per element.
+        return np.multiply(grad_out, self._y > 0, out=out)
 
 
 @register_module
@@ -102,12 +120,19 @@ class LeakyReLU(Activation):
     def __init__(self, negative_slope: float = 0.01) -> None:
         self.negative_slope = float(negative_slope)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def _forward(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         self._positive = x > 0
-        return np.where(self._positive, x, x * self.negative_slope).astype(x.dtype, copy=False)
+        scaled = x * self.negative_slope
+        # max(x, a x) is the leaky ReLU for a <= 1, min(x, a x) for a > 1; both branch-free.
+        pick = np.maximum if self.negative_slope <= 1.0 else np.minimum
+        return pick(x, scaled, out=out)
 
-    def _local_grad(self, grad_out: np.ndarray) -> np.ndarray:
-        return np.where(self._positive, grad_out, grad_out * self.negative_slope).astype(grad_out.dtype, copy=False)
+    def _local_grad(self, grad_out: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        a = self.negative_slope
+        slope = self._positive.astype(grad_out.dtype)
+        slope *= 1.0 - a
+        slope += a                                # 1 where x > 0, a elsewhere
+        return np.multiply(grad_out, slope, out=out)
 
     def config(self) -> dict[str, Any]:
         return {"type": "LeakyReLU", "negative_slope": self.negative_slope}
@@ -117,16 +142,19 @@ class LeakyReLU(Activation):
 class Softmax(Activation):
     """Row-wise softmax over the last axis, computed as ``exp(x - max x)`` so it never overflows."""
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        z = x - x.max(axis=-1, keepdims=True)
+    def _forward(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        z = np.subtract(x, x.max(axis=-1, keepdims=True), out=out)
         np.exp(z, out=z)
         z /= z.sum(axis=-1, keepdims=True)
         self._y = z
         return z
 
-    def _local_grad(self, grad_out: np.ndarray) -> np.ndarray:
+    def _local_grad(self, grad_out: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         y = self._y
-        return y * (grad_out - (grad_out * y).sum(axis=-1, keepdims=True))
+        dot = (grad_out * y).sum(axis=-1, keepdims=True)
+        g = np.subtract(grad_out, dot, out=out)
+        g *= y                                    # y_i (g_i - sum_j g_j y_j)
+        return g
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .activations import get_activation
+from .activations import Activation, get_activation
 from .init import default_initializer, get_initializer, make_rng
 from .module import Module, Parameter, as_float_array, check_finite, pack_parameters, register_module
 
@@ -99,8 +99,13 @@ class Sequential(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.check_finite:
             check_finite(np.asarray(x), "network input")
+        owned = False  # is x a fresh temporary of ours (a Linear's output) that may be overwritten?
         for layer in self.layers:
-            x = layer.forward(x)
+            if owned and isinstance(layer, Activation):
+                x = layer._forward(x, x)
+            else:
+                x = layer.forward(x)
+            owned = type(layer) is Linear
         return x
 
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
@@ -108,9 +113,14 @@ class Sequential(Module):
         if self.check_finite:
             check_finite(np.asarray(grad_out), "gradient passed to backward")
         g = grad_out
-        last = len(self.layers) - 1
-        for i in range(last, -1, -1):
-            g = self.layers[i].backward(g, param_grads=param_grads, input_grad=input_grad or i > 0)
+        owned = False  # is g a fresh temporary (a Linear's input gradient) that may be overwritten?
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            if owned and isinstance(layer, Activation):
+                g = layer._local_grad(g, g)
+            else:
+                g = layer.backward(g, param_grads=param_grads, input_grad=input_grad or i > 0)
+            owned = type(layer) is Linear
         return g
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:

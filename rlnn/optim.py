@@ -239,6 +239,8 @@ def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
 def polyak_update(target: Iterable[Parameter], source: Iterable[Parameter], tau: float) -> None:
     """Soft target update ``θ_target ← (1 − τ) θ_target + τ θ_source``, in place.
     ``tau = 1`` is a hard copy. Both lists must match in shapes, in order."""
+    if not 0.0 <= tau <= 1.0:
+        raise ValueError(f"polyak_update: tau must lie in [0, 1], got {tau}")
     target, source = list(target), list(source)
     if len(target) != len(source):
         raise ValueError(f"polyak_update: {len(target)} target parameters but {len(source)} source parameters")
@@ -252,9 +254,11 @@ def polyak_update(target: Iterable[Parameter], source: Iterable[Parameter], tau:
     for (tv, _, _), (sv, _, _) in zip(t_spans, s_spans):
         if tau >= 1.0:
             np.copyto(tv, sv)
-        else:
+        elif tau > 0.0:
+            # (1 − τ) θt + τ θs written as (θt − θs)(1 − τ) + θs: three in-place passes, no temporary.
+            tv -= sv
             tv *= 1.0 - tau
-            tv += tau * sv
+            tv += sv
 
 
 def hard_update(target: Iterable[Parameter], source: Iterable[Parameter]) -> None:

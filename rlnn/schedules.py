@@ -27,9 +27,9 @@ class Linear:
     duration: int
 
     def __call__(self, t: int) -> float:
-        if self.duration <= 0:
-            return self.end
-        frac = min(max(t / self.duration, 0.0), 1.0)
+        if t >= self.duration:
+            return self.end  # exactly, not start + 1.0 * (end - start) with its rounding
+        frac = max(t / self.duration, 0.0)
         return self.start + frac * (self.end - self.start)
 
 

@@ -1,0 +1,23 @@
+"""Reinforcement-learning agents on ``rlnn`` networks, for any Gymnasium environment.
+
+Every agent class has the same small surface (no base class):
+
+* ``Agent(observation_space, action_space, config=None, seed=0)`` with ``Agent.Config`` a dataclass;
+* ``act(obs, deterministic=True)`` for evaluation, ``explore(obs, step)`` for training;
+* ``train_step(batch) -> dict`` (one gradient step), ``on_step(step)`` (target schedule);
+* ``state_dict() -> (arrays, meta)``, ``load_state_dict(arrays, meta)``, ``Agent.from_state_dict``.
+
+Shared pieces: ``replay`` (experience replay), ``loop`` (the off-policy training loop),
+``evaluation``, ``checkpoint``, ``config`` (typed hyperparameters from dicts).
+"""
+
+from .checkpoint import load_agent, save_agent
+from .dqn import DQN, DQNConfig
+from .evaluation import EvalResult, evaluate
+from .loop import OffPolicyTrainer
+from .replay import Batch, ReplayBuffer
+
+ALGORITHMS: dict[str, type] = {"dqn": DQN}
+
+__all__ = ["ALGORITHMS", "DQN", "DQNConfig", "Batch", "ReplayBuffer", "OffPolicyTrainer", "EvalResult",
+           "evaluate", "load_agent", "save_agent"]

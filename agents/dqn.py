@@ -1,0 +1,231 @@
+"""Deep Q-learning with experience replay (seed 000), on an ``rlnn`` network.
+
+The Q-network maps an observation to one value per action. Each update draws a minibatch
+``(s, a, r, s', done)`` from the replay memory and regresses ``Q(s, a)`` on the TD target::
+
+    a* = argmax_a' Q(s', a')                (Double DQN: chosen by the online network,
+    y  = r + γ^k (1 − terminated) Q_target(s', a*)      valued by the target network)
+    L  = mean_batch huber(Q(s, a) − y)
+
+Only the taken action's output receives gradient: ``dL/dQ(s, ·)`` is zero except at ``a``.
+The target network is a copy of the online one, refreshed every ``target_update_interval`` env
+steps (a hard copy for ``tau = 1``, Polyak averaging otherwise). Exploration is ε-greedy with ε
+falling linearly from ``exploration_initial_eps`` to ``exploration_final_eps`` over the first
+``exploration_fraction`` of training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+import rlnn
+from rlnn.losses import Huber, SquaredError
+from rlnn.module import Module, Parameter, register_module
+from rlnn.optim import Adam, clip_grad_norm, polyak_update
+
+from .checkpoint import pack_state, unpack_state
+from .config import config_from_dict, config_to_dict
+from .replay import Batch
+from .spaces import as_observation, check_box_observation, check_discrete_action, space_from_json, space_to_json
+
+
+@dataclass
+class DQNConfig:
+    """DQN hyperparameters (names and meanings as in Stable-Baselines3 / rl-baselines3-zoo)."""
+    learning_rate: float = 1e-4
+    """Adam step size."""
+    buffer_size: int = 100_000
+    """Replay memory capacity (transitions)."""
+    learning_starts: int = 1000
+    """Env steps of pure exploration before the first update."""
+    batch_size: int = 32
+    """Transitions per gradient step."""
+    gamma: float = 0.99
+    """Discount factor."""
+    tau: float = 1.0
+    """Target update coefficient: 1 = hard copy, < 1 = Polyak averaging."""
+    train_freq: int = 4
+    """Env steps between training rounds."""
+    gradient_steps: int = 1
+    """Gradient steps per training round."""
+    target_update_interval: int = 10_000
+    """Env steps between target-network updates (SB3's convention)."""
+    exploration_fraction: float = 0.1
+    """Fraction of the run over which ε decays."""
+    exploration_initial_eps: float = 1.0
+    """ε at the start."""
+    exploration_final_eps: float = 0.05
+    """ε after the decay."""
+    max_grad_norm: float = 10.0
+    """Global gradient-norm clip (0 disables)."""
+    net_arch: list[int] = field(default_factory=lambda: [64, 64])
+    """Hidden layer widths."""
+    activation: str = "relu"
+    """Hidden activation."""
+    double_q: bool = True
+    """Double DQN: the online network picks a*, the target network values it."""
+    dueling: bool = False
+    """Dueling head: Q = V + A − mean(A)."""
+    loss: str = "huber"
+    """TD loss: "huber" or "mse"."""
+    n_step: int = 1
+    """n-step returns."""
+
+    def validate(self) -> None:
+        if self.loss not in ("huber", "mse"):
+            raise ValueError(f"config key 'loss' must be 'huber' or 'mse', got {self.loss!r}")
+        for name in ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_step"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"config key {name!r} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.tau <= 1:
+            raise ValueError(f"config key 'tau' must lie in (0, 1], got {self.tau}")
+
+
+@register_module
+class DuelingQNetwork(Module):
+    """``Q(s, a) = V(s) + A(s, a) − mean_a A(s, a)`` on a shared ReLU body.
+
+    Backward: with ``g = dL/dQ`` of shape ``(B, n)``, ``dL/dV = sum_a g`` and
+    ``dL/dA = g − mean_a g``; both flow into the body's output.
+    """
+
+    def __init__(self, sizes: list[int], activation: str = "relu", rng_or_seed: Any = None) -> None:
+        rng = rlnn.init.make_rng(rng_or_seed)
+        *body_sizes, n_actions = sizes
+        self.sizes, self.activation = list(sizes), activation
+        self.body = rlnn.MLP(body_sizes, activation=activation, output_activation=activation, rng_or_seed=rng)
+        self.value = rlnn.Linear(body_sizes[-1], 1, rng_or_seed=rng)
+        self.advantage = rlnn.Linear(body_sizes[-1], n_actions, rng_or_seed=rng)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        h = self.body(x)
+        adv = self.advantage(h)
+        return self.value(h) + adv - adv.mean(axis=1, keepdims=True)
+
+    def backward(self, grad_out: np.ndarray, *, param_grads: bool = True, input_grad: bool = True) -> np.ndarray | None:
+        g_value = grad_out.sum(axis=1, keepdims=True)
+        g_adv = grad_out - grad_out.mean(axis=1, keepdims=True)
+        g_h = self.value.backward(g_value, param_grads=param_grads)
+        g_h += self.advantage.backward(g_adv, param_grads=param_grads)
+        return self.body.backward(g_h, param_grads=param_grads, input_grad=input_grad)
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [(f"{prefix}.{name}", p) for prefix, module in
+                (("body", self.body), ("value", self.value), ("advantage", self.advantage))
+                for name, p in module.named_parameters()]
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "DuelingQNetwork", "sizes": self.sizes, "activation": self.activation}
+
+
+class DQN:
+    """A DQN agent for ``Box`` observations and ``Discrete`` actions."""
+
+    algo = "dqn"
+    Config = DQNConfig
+    metric_names = ("loss", "q_mean", "epsilon")
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
+                 config: DQNConfig | dict | None = None, seed: int | None = 0) -> None:
+        self.config = config if isinstance(config, DQNConfig) else config_from_dict(DQNConfig, config or {})
+        self.obs_dim = check_box_observation(observation_space, "DQN")
+        self.n_actions = check_discrete_action(action_space, "DQN")
+        self.observation_space, self.action_space = observation_space, action_space
+        self.action_start = int(action_space.start)
+        self.rng = np.random.default_rng(seed)
+        c = self.config
+        sizes = [self.obs_dim, *c.net_arch, self.n_actions]
+        if c.dueling:
+            self.q = DuelingQNetwork(sizes, c.activation, rng_or_seed=self.rng)
+        else:
+            self.q = rlnn.MLP(sizes, activation=c.activation, rng_or_seed=self.rng)
+        self.q_target = self.q.copy()
+        self.optimizer = Adam(self.q.parameters(), lr=c.learning_rate)
+        self.loss_fn = Huber(reduction="mean") if c.loss == "huber" else SquaredError(reduction="mean", half=True)
+        self.n_updates = 0
+        self.total_steps = 1
+
+    # -- acting ----------------------------------------------------------------------------
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> int | np.ndarray:
+        """Greedy action(s): one ``int`` for an observation of shape ``(obs_dim,)``, an array
+        of shape ``(B,)`` for a batch of shape ``(B, obs_dim)``."""
+        obs = as_observation(obs, self.obs_dim)
+        q = self.q(obs if obs.ndim == 2 else obs[None])
+        actions = q.argmax(axis=1) + self.action_start
+        return int(actions[0]) if obs.ndim == 1 else actions
+
+    def epsilon(self, step: int) -> float:
+        c = self.config
+        decay_steps = c.exploration_fraction * self.total_steps
+        frac = min(step / decay_steps, 1.0) if decay_steps > 0 else 1.0
+        return c.exploration_initial_eps + frac * (c.exploration_final_eps - c.exploration_initial_eps)
+
+    def explore(self, obs: np.ndarray, step: int) -> int:
+        """ε-greedy action for training at env step ``step``."""
+        if self.rng.random() < self.epsilon(step):
+            return int(self.rng.integers(self.n_actions)) + self.action_start
+        return self.act(obs)
+
+    # -- learning --------------------------------------------------------------------------
+    def td_target(self, batch: Batch) -> np.ndarray:
+        """``r + γ^k (1 − terminated) Q_target(s', a*)``, shape ``(B,)``."""
+        q_next_target = self.q_target(batch.next_obs)
+        if self.config.double_q:
+            best = self.q(batch.next_obs).argmax(axis=1)
+        else:
+            best = q_next_target.argmax(axis=1)
+        q_next = q_next_target[np.arange(len(best)), best]
+        return batch.rewards + batch.discount * (1.0 - batch.terminated) * q_next
+
+    def td_loss(self, batch: Batch, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Loss of ``Q(s, a)`` against ``target`` and its gradient with respect to every Q output
+        (zero except at the taken actions). Leaves the forward cache of ``Q(s, ·)`` in place."""
+        q = self.q(batch.obs)
+        rows = np.arange(q.shape[0])
+        taken = batch.actions - self.action_start
+        value, grad_taken = self.loss_fn(q[rows, taken], target.astype(q.dtype, copy=False))
+        grad_q = np.zeros_like(q)
+        grad_q[rows, taken] = grad_taken
+        return value, grad_q, q
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        """One gradient step on a minibatch."""
+        target = self.td_target(batch)
+        loss, grad_q, q = self.td_loss(batch, target)
+        self.q.zero_grad()
+        self.q.backward(grad_q, input_grad=False)
+        if self.config.max_grad_norm > 0:
+            clip_grad_norm(self.q.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        self.n_updates += 1
+        return {"loss": loss, "q_mean": float(q.mean())}
+
+    def on_step(self, step: int) -> None:
+        """Called by the training loop after every env step: target-network refresh."""
+        if step % self.config.target_update_interval == 0:
+            polyak_update(self.q_target.parameters(), self.q.parameters(), self.config.tau)
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, meta = pack_state({"q": self.q, "q_target": self.q_target}, {"q": self.optimizer})
+        meta.update(config=config_to_dict(self.config), observation_space=space_to_json(self.observation_space),
+                    action_space=space_to_json(self.action_space), rng=self.rng.bit_generator.state,
+                    n_updates=self.n_updates, total_steps=self.total_steps)
+        return arrays, meta
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        unpack_state(arrays, meta, {"q": self.q, "q_target": self.q_target}, {"q": self.optimizer})
+        self.rng.bit_generator.state = meta["rng"]
+        self.n_updates = int(meta.get("n_updates", 0))
+        self.total_steps = int(meta.get("total_steps", 1))
+
+    @classmethod
+    def from_state_dict(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> DQN:
+        agent = cls(space_from_json(meta["observation_space"]), space_from_json(meta["action_space"]),
+                    config_from_dict(DQNConfig, meta["config"]))
+        agent.load_state_dict(arrays, meta)
+        return agent

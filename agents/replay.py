@@ -1,0 +1,135 @@
+"""Experience replay (seed 000): a ring buffer of past transitions, sampled uniformly at random.
+
+Learning from consecutive transitions would feed the network strongly correlated samples; drawing
+minibatches at random from a large memory breaks that correlation and reuses each transition
+many times.
+
+Each slot holds ``(obs, action, reward, next_obs, terminated, truncated)``. Observations are
+float32; a discrete action is an int64, a continuous one a float32 vector. Memory per transition:
+``8 * obs_dim + action_bytes + 4 + 2`` bytes (both observations, the action, the float32 reward,
+two flags); e.g. CartPole (obs_dim 4, discrete) 54 bytes, so 100k transitions take 5.4 MB.
+
+Bootstrapping stops only on ``terminated`` (the task ended); a ``truncated`` transition (a time
+limit) still bootstraps from its ``next_obs``. With ``n_step > 1`` the sampled reward is the
+discounted sum over up to ``n`` steps of the same episode, and the returned ``discount`` is
+``gamma ** k`` for the ``k`` steps actually summed, so a target is always
+``reward + discount * (1 - terminated) * V(next_obs)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Batch:
+    """A sampled minibatch. Shapes: obs/next_obs ``(B, obs_dim)``, actions ``(B,)`` or ``(B, act_dim)``,
+    rewards/terminated/discount ``(B,)`` (float32)."""
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_obs: np.ndarray
+    terminated: np.ndarray
+    discount: np.ndarray
+
+
+class ReplayBuffer:
+    """Preallocated ring buffer with seeded uniform sampling."""
+
+    def __init__(self, capacity: int, obs_dim: int, action_shape: tuple[int, ...] = (),
+                 action_dtype: Any = np.int64, rng: np.random.Generator | int | None = None) -> None:
+        if capacity < 1:
+            raise ValueError(f"replay capacity must be positive, got {capacity}")
+        self.capacity, self.obs_dim = int(capacity), int(obs_dim)
+        self.action_shape = tuple(action_shape)
+        self.obs = np.zeros((self.capacity, self.obs_dim), dtype=np.float32)
+        self.next_obs = np.zeros((self.capacity, self.obs_dim), dtype=np.float32)
+        self.actions = np.zeros((self.capacity, *self.action_shape), dtype=action_dtype)
+        self.rewards = np.zeros(self.capacity, dtype=np.float32)
+        self.terminated = np.zeros(self.capacity, dtype=bool)
+        self.truncated = np.zeros(self.capacity, dtype=bool)
+        self.pos = 0      # next slot to write
+        self.size = 0     # number of valid slots
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.obs, self.next_obs, self.actions, self.rewards,
+                                      self.terminated, self.truncated))
+
+    def add(self, obs: np.ndarray, action: Any, reward: float, next_obs: np.ndarray,
+            terminated: bool, truncated: bool) -> None:
+        """Store one transition, overwriting the oldest once full."""
+        i = self.pos
+        self.obs[i] = obs
+        self.actions[i] = action
+        self.rewards[i] = reward
+        self.next_obs[i] = next_obs
+        self.terminated[i] = terminated
+        self.truncated[i] = truncated
+        self.pos = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def last_actions(self, count: int) -> np.ndarray:
+        """The ``count`` most recently stored actions, oldest first (to replay an episode)."""
+        if count > self.size:
+            raise ValueError(f"asked for the last {count} actions but only {self.size} are stored")
+        idx = (self.pos - count + np.arange(count)) % self.capacity
+        return self.actions[idx]
+
+    def sample(self, batch_size: int, gamma: float = 0.99, n_step: int = 1) -> Batch:
+        """Draw ``batch_size`` transitions uniformly (with replacement) from the stored ones."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        idx = self.rng.integers(0, self.size, size=batch_size)
+        if n_step == 1:
+            return Batch(self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx],
+                         self.terminated[idx].astype(np.float32),
+                         np.full(batch_size, gamma, dtype=np.float32))
+        return self._sample_n_step(idx, gamma, n_step)
+
+    def _sample_n_step(self, idx: np.ndarray, gamma: float, n_step: int) -> Batch:
+        # The newest stored transition sits just before pos; a window may not run past it.
+        newest = (self.pos - 1) % self.capacity
+        reward = np.zeros(idx.shape, dtype=np.float64)
+        last = idx.copy()                         # index of the last transition summed
+        steps = np.ones(idx.shape, dtype=np.int64)
+        active = np.ones(idx.shape, dtype=bool)   # still extending the window
+        cur = idx.copy()
+        for k in range(n_step):
+            reward += np.where(active, gamma ** k * self.rewards[cur], 0.0)
+            last = np.where(active, cur, last)
+            steps = np.where(active, k + 1, steps)
+            ended = self.terminated[cur] | self.truncated[cur] | (cur == newest)
+            active &= ~ended
+            cur = (cur + 1) % self.capacity
+        return Batch(self.obs[idx], self.actions[idx], reward.astype(np.float32), self.next_obs[last],
+                     self.terminated[last].astype(np.float32), (gamma ** steps).astype(np.float32))
+
+    # -- saving with a run ------------------------------------------------------------------
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Arrays of the stored slots plus JSON metadata (positions, the sampler's RNG state)."""
+        n = self.size
+        arrays = {"obs": self.obs[:n], "next_obs": self.next_obs[:n], "actions": self.actions[:n],
+                  "rewards": self.rewards[:n], "terminated": self.terminated[:n], "truncated": self.truncated[:n]}
+        meta = {"capacity": self.capacity, "pos": self.pos, "size": n, "rng": self.rng.bit_generator.state}
+        return arrays, meta
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        if meta["capacity"] != self.capacity:
+            raise ValueError(f"replay capacity mismatch: saved {meta['capacity']}, this buffer {self.capacity}")
+        n = int(meta["size"])
+        for name in ("obs", "next_obs", "actions", "rewards", "terminated", "truncated"):
+            dst = getattr(self, name)
+            src = np.asarray(arrays[name])
+            if src.shape != (n, *dst.shape[1:]):
+                raise ValueError(f"replay entry {name!r} has shape {src.shape}, expected {(n, *dst.shape[1:])}")
+            dst[:n] = src
+        self.pos, self.size = int(meta["pos"]), n
+        self.rng.bit_generator.state = meta["rng"]

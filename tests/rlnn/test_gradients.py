@@ -1,0 +1,114 @@
+"""Finite-difference checks (float64) of every layer, activation, loss and a deep MLP."""
+
+import numpy as np
+import pytest
+
+import rlnn
+from rlnn import losses
+from rlnn.gradcheck import check_loss, check_module, relative_error
+
+TOL = 1e-6
+
+
+def _x(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear(bias):
+    layer = rlnn.Linear(5, 3, bias=bias, rng_or_seed=1, dtype=np.float64)
+    assert check_module(layer, _x((4, 5))) < TOL
+
+
+@pytest.mark.parametrize("cls", [rlnn.Identity, rlnn.Sigmoid, rlnn.Tanh, rlnn.ReLU, rlnn.LeakyReLU, rlnn.Softmax])
+def test_activation(cls):
+    x = _x((6, 4))
+    x[np.abs(x) < 1e-3] = 0.5  # keep ReLU's kink away from the finite-difference step
+    assert check_module(cls(), x) < TOL
+
+
+def test_leaky_relu_steep_slope():
+    assert check_module(rlnn.LeakyReLU(negative_slope=2.5), _x((5, 3)) + 0.01) < TOL
+
+
+def test_step_is_forward_only():
+    step = rlnn.Step()
+    np.testing.assert_array_equal(step(np.array([[-1.0, 0.0, 2.0]])), [[0.0, 0.0, 1.0]])
+    with pytest.raises(RuntimeError, match="no useful gradient"):
+        step.backward(np.ones((1, 3)))
+
+
+@pytest.mark.parametrize("loss", [
+    losses.SquaredError("sum"), losses.SquaredError("mean"), losses.SquaredError("sum", half=True),
+    losses.Huber(delta=0.7, reduction="sum"), losses.Huber(delta=0.7, reduction="mean"),
+    losses.BCEWithLogits("sum"), losses.BCEWithLogits("mean"),
+], ids=repr)
+def test_elementwise_loss(loss):
+    pred = _x((5, 3), 1) * 2
+    target = _x((5, 3), 2)
+    if isinstance(loss, losses.BCEWithLogits):
+        target = np.random.default_rng(3).uniform(0, 1, (5, 3))
+    assert check_loss(loss, pred, target) < TOL
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("labels", ["int", "one_hot"])
+def test_softmax_cross_entropy(reduction, labels):
+    logits = _x((6, 4)) * 3
+    y = np.array([0, 3, 1, 1, 2, 0])
+    target = y if labels == "int" else np.eye(4)[y]
+    assert check_loss(losses.SoftmaxCrossEntropy(reduction), logits, target) < TOL
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu"])
+def test_deep_random_mlp(activation):
+    rng = np.random.default_rng(7)
+    sizes = [int(s) for s in rng.integers(2, 7, size=7)]  # six layers of random widths
+    net = rlnn.MLP(sizes, activation=activation, output_activation="tanh", rng_or_seed=rng, dtype=np.float64)
+    assert check_module(net, rng.standard_normal((3, sizes[0]))) < TOL
+
+
+def test_mlp_with_softmax_output_and_nested_sequential():
+    rng = np.random.default_rng(3)
+    net = rlnn.Sequential(rlnn.MLP([3, 5, 4], activation="tanh", rng_or_seed=rng, dtype=np.float64),
+                          rlnn.Sigmoid(), rlnn.Linear(4, 3, rng_or_seed=rng, dtype=np.float64), rlnn.Softmax())
+    assert check_module(net, rng.standard_normal((4, 3))) < TOL
+
+
+def test_backward_accumulates_and_input_grad_flags():
+    net = rlnn.MLP([3, 4, 2], activation="tanh", rng_or_seed=0, dtype=np.float64)
+    x, g = _x((5, 3)), _x((5, 2), 1)
+    net.zero_grad()
+    net(x)
+    gx = net.backward(g)
+    once = [p.grad.copy() for p in net.parameters()]
+    net(x)
+    assert net.backward(g, input_grad=False) is None
+    for p, first in zip(net.parameters(), once):
+        np.testing.assert_allclose(p.grad, 2 * first)  # accumulated, not overwritten
+    net(x)
+    np.testing.assert_allclose(net.backward(g, param_grads=False), gx)
+    for p, first in zip(net.parameters(), once):
+        np.testing.assert_allclose(p.grad, 2 * first)  # param_grads=False leaves .grad alone
+
+
+def test_backward_does_not_modify_the_callers_gradient():
+    net = rlnn.MLP([3, 4, 4, 2], activation="relu", output_activation="sigmoid", rng_or_seed=0)
+    g = _x((5, 2)).astype(np.float32)
+    before = g.copy()
+    net(_x((5, 3)))
+    net.backward(g)
+    np.testing.assert_array_equal(g, before)
+
+
+def test_gradcheck_catches_a_wrong_gradient():
+    class Broken(rlnn.Tanh):
+        def _local_grad(self, grad_out, out):
+            return grad_out * (1.0 - self._y)  # forgot the square
+    assert check_module(Broken(), _x((4, 3))) > 1e-2
+
+
+def test_relative_error_shapes():
+    assert relative_error(np.ones(3), np.ones(3)) == 0.0
+    with pytest.raises(ValueError, match="shape mismatch"):
+        relative_error(np.ones(3), np.ones(4))
