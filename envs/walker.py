@@ -286,7 +286,7 @@ class WalkerEnv(gym.Env, EzPickle):
                 pivot = pymunk.PivotJoint(a, b, anchor_a, anchor_b)
                 limit = pymunk.RotaryLimitJoint(a, b, *limits)
                 motor = pymunk.SimpleMotor(a, b, 0.0)
-                motor.max_force = 0.0  # never infinite: it would fight the limit and explode
+                motor.max_force = MOTORS_TORQUE  # never infinite: it would fight the limit and explode
                 for c in (pivot, limit):
                     c.error_bias = JOINT_ERROR_BIAS
                 space.add(pivot, limit, motor)
@@ -411,12 +411,11 @@ class WalkerEnv(gym.Env, EzPickle):
             raise RuntimeError("call reset() before step()")
         a = self._check_action(action)
         self._last_action = a
-        # Torque control as in BipedalWalker: drive towards full speed in the sign of a, with
-        # a torque limit proportional to |a|. Chipmunk's motor turns the opposite way to
-        # Box2D's, so rate = -speed makes the joint angle grow for a > 0.
+        # Velocity servos: the action sets each joint's target speed; the motor's fixed torque
+        # limit decides how hard it may push. Chipmunk's SimpleMotor drives b.angle - a.angle
+        # at -rate, so rate = -speed * a makes the joint angle grow for a > 0.
         for motor, speed, x in zip(self.motors, _SPEEDS, a):
-            _set_rate(motor, -speed if x > 0 else (speed if x < 0 else 0.0))
-            _set_max_force(motor, MOTORS_TORQUE * abs(x))
+            _set_rate(motor, -speed * x)
         step = self.space.step
         for _ in range(SUBSTEPS):
             step(DT)

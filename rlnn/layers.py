@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .activations import Activation, get_activation
+from .activations import ACTIVATIONS, Activation, get_activation
 from .init import default_initializer, get_initializer, make_rng
 from .module import Module, Parameter, as_float_array, check_finite, pack_parameters, register_module
 
@@ -167,6 +167,9 @@ class MLP(Sequential):
         self.dtype = np.dtype(dtype)
         if not np.issubdtype(self.dtype, np.floating):
             raise TypeError(f"MLP dtype must be floating point, got {self.dtype}")
+        for name in (activation, output_activation):
+            if name not in ACTIVATIONS:  # checked even when unused, so a typo never passes silently
+                raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}")
         rng = make_rng(rng_or_seed)
         init = init or default_initializer(activation)
         layers: list[Module] = []

@@ -90,8 +90,11 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path}: foreign file (format {meta.get('format') if isinstance(meta, dict) else meta!r}, "
                          f"expected {FORMAT!r})")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path}: written by a newer rlnn (format version {meta['format_version']}, "
+    version = meta.get("format_version")
+    if not isinstance(version, int):
+        raise ValueError(f"{path}: metadata has no integer format_version (got {version!r})")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path}: written by a newer rlnn (format version {version}, "
                          f"this one reads up to {FORMAT_VERSION})")
     return arrays, meta
 

@@ -1,0 +1,311 @@
+"""Soft Actor-Critic (Haarnoja et al. 2018) on ``rlnn`` networks, every gradient by hand.
+
+Networks: an actor ``MLP([obs_dim, *net_arch, 2 d])`` whose output is ``(μ, ℓ)`` (mean and raw
+log-std, ``d = act_dim``), twin critics ``Q_i([s, a])`` with Polyak-averaged targets, and a
+learned temperature ``α = exp(log α)``.
+
+Policy (tanh-squashed Gaussian, reparameterised with ``ε ~ N(0, I)`` held fixed)::
+
+    σ = exp(clip(ℓ, LOG_STD_MIN, LOG_STD_MAX))     u = μ + σ ε      a = tanh(u) ∈ [-1, 1]^d
+    log π(a|s) = Σ_j [ −ε_j²/2 − log σ_j − log(2π)/2 − log(1 − tanh² u_j) ]
+    log(1 − tanh² u) = 2 (log 2 − u − softplus(−2u))      (exact, never log 0)
+
+The environment receives ``center + scale · a`` (:class:`~agents.actor_critic.ActionScaler`);
+the critics see actions in environment units. The constant ``−Σ log scale_j`` of that change of
+variables is left out of ``log π`` (as in SB3), so the target entropy ``−d`` is in ``[-1, 1]^d`` units.
+
+One update (SB3's order), with ``α`` read once at the start::
+
+    y   = r + γ^k (1 − terminated) (min_i Q'_i(s', a') − α log π(a'|s')),   a' ~ π(·|s')
+    L_Q = ½ Σ_i mean_b (Q_i(s, a) − y)²                  dL_Q/dQ_i = (Q_i − y) / B
+    L_π = mean_b (α log π(a_π|s) − min_i Q_i(s, a_π))    a_π ~ π(·|s), critics just updated
+    L_α = −log α · mean_b (log π(a_π|s) + H̄)             dL_α/dlog α = −mean(log π + H̄)
+
+Actor gradient: ``dL_π/da`` comes from the critics' ``backward(…, param_grads=False)`` — only
+the smaller critic of each sample gets ``−1/B`` — then through the squash::
+
+    dL/du = dL/da · scale · (1 − a²) + dL/dlog π · 2 tanh(u)      (d/du of −log(1 − tanh² u))
+    dL/dμ = dL/du
+    dL/dℓ = (dL/du · σ ε − dL/dlog π) · 1[LOG_STD_MIN < ℓ < LOG_STD_MAX]
+
+The log-std clamp is SB3's hard ``clamp``: inside the bounds its gradient is 1, outside 0 (the
+bounds are rarely reached: σ ∈ [2e-9, 7.4]). ``dL/dlog π`` is ``α / B`` for ``L_π``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from rlnn.module import Parameter
+from rlnn.optim import Adam
+
+from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp, td_loss_grad
+from .checkpoint import pack_state, unpack_state
+from .config import config_from_dict, config_to_dict
+from .replay import Batch
+from .spaces import as_observation, space_from_json, space_to_json
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+@dataclass
+class SACConfig:
+    """SAC hyperparameters (names, meanings and defaults as in Stable-Baselines3)."""
+    learning_rate: float = 3e-4
+    """Adam step size for the actor, the critics and the temperature."""
+    buffer_size: int = 1_000_000
+    """Replay memory capacity (transitions)."""
+    learning_starts: int = 100
+    """Env steps of uniformly random actions before the first update."""
+    batch_size: int = 256
+    """Transitions per gradient step."""
+    tau: float = 0.005
+    """Polyak coefficient of the target critics: θ' ← (1 − τ) θ' + τ θ."""
+    gamma: float = 0.99
+    """Discount factor."""
+    train_freq: int = 1
+    """Env steps between training rounds."""
+    gradient_steps: int = 1
+    """Gradient steps per training round."""
+    ent_coef: str | float = "auto"
+    """Temperature α: a number (fixed), "auto" (learned, starting at 1) or "auto_<init>" (learned from <init>)."""
+    target_entropy: float | None = None
+    """Entropy target H̄ of the learned temperature; None means −act_dim."""
+    target_update_interval: int = 1
+    """Gradient steps between target-critic updates."""
+    n_critics: int = 2
+    """Number of Q-networks (the target uses their minimum)."""
+    net_arch: list[int] = field(default_factory=lambda: [256, 256])
+    """Hidden layer widths of the actor and of each critic."""
+    activation: str = "relu"
+    """Hidden activation."""
+    n_step: int = 1
+    """n-step returns."""
+    dtype: str = "float32"
+    """Network dtype ("float64" for gradient checks)."""
+
+    def validate(self) -> None:
+        for name in ("buffer_size", "batch_size", "train_freq", "gradient_steps", "target_update_interval",
+                     "n_critics", "n_step"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"config key {name!r} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.tau <= 1:
+            raise ValueError(f"config key 'tau' must lie in (0, 1], got {self.tau}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"config key 'dtype' must be 'float32' or 'float64', got {self.dtype!r}")
+        self.parse_ent_coef()
+
+    def parse_ent_coef(self) -> tuple[bool, float]:
+        """``(learned, initial α)`` from ``ent_coef``."""
+        value = self.ent_coef
+        learned = isinstance(value, str) and value.startswith("auto")
+        try:
+            init = float(value[5:]) if learned and value != "auto" else 1.0 if learned else float(value)
+        except ValueError:
+            init = -1.0
+        if not init > 0:
+            raise ValueError(f"config key 'ent_coef' must be 'auto', 'auto_<positive float>' or a positive "
+                             f"number, got {value!r}")
+        return learned, init
+
+
+class PolicySample:
+    """What one pass of the squashed Gaussian policy produced and what its backward needs.
+    Shapes: ``action`` (a = tanh u), ``std``, ``eps``, ``inside`` ``(B, d)``; ``log_prob`` ``(B,)``."""
+
+    __slots__ = ("action", "log_prob", "std", "eps", "inside")
+
+    def __init__(self, action, log_prob, std, eps, inside) -> None:
+        self.action, self.log_prob, self.std, self.eps, self.inside = action, log_prob, std, eps, inside
+
+
+class SAC:
+    """Soft Actor-Critic for ``Box`` observations and bounded ``Box`` actions."""
+
+    algo = "sac"
+    Config = SACConfig
+    metric_names = ("critic_loss", "actor_loss", "ent_coef", "ent_coef_loss", "q_mean")
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
+                 config: SACConfig | dict | None = None, seed: int | None = 0) -> None:
+        self.config = config if isinstance(config, SACConfig) else config_from_dict(SACConfig, config or {})
+        self.obs_dim, self.act_dim = check_continuous_spaces(observation_space, action_space, "SAC")
+        self.observation_space, self.action_space = observation_space, action_space
+        c = self.config
+        self.dtype = np.dtype(c.dtype)
+        self.rng = np.random.default_rng(seed)
+        self.scaler = ActionScaler(action_space, self.dtype)
+        self.actor = mlp([self.obs_dim, *c.net_arch, 2 * self.act_dim], c.activation, self.rng, self.dtype)
+        self.critics = Critics(self.obs_dim, self.act_dim, c.net_arch, c.n_critics, c.activation, self.rng, self.dtype)
+        self.actor_optimizer = Adam(self.actor.parameters(), lr=c.learning_rate)
+        self.critic_optimizer = Adam(self.critics.parameters(), lr=c.learning_rate)
+        self.learn_alpha, alpha0 = c.parse_ent_coef()
+        self.log_alpha = Parameter(np.array([math.log(alpha0)], dtype=np.float64))
+        self.alpha_optimizer = Adam([self.log_alpha], lr=c.learning_rate)
+        self.target_entropy = float(-self.act_dim if c.target_entropy is None else c.target_entropy)
+        self.n_updates = 0
+        self.total_steps = 1
+
+    @property
+    def alpha(self) -> float:
+        return math.exp(float(self.log_alpha.value[0]))
+
+    # -- the policy --------------------------------------------------------------------------
+    def policy(self, obs: np.ndarray, eps: np.ndarray | None = None) -> PolicySample:
+        """Forward the actor on ``obs`` ``(B, obs_dim)`` and squash a reparameterised sample
+        (``eps`` ``(B, d)`` drawn from the agent's RNG when not given)."""
+        d = self.act_dim
+        out = self.actor(obs)
+        mean, log_std = out[:, :d], out[:, d:]
+        inside = (log_std > LOG_STD_MIN) & (log_std < LOG_STD_MAX)
+        log_std = np.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
+        std = np.exp(log_std)
+        if eps is None:
+            eps = self.rng.standard_normal(mean.shape, dtype=self.dtype)
+        u = std * eps
+        u += mean
+        # log(1 − tanh² u) = 2 (log 2 − u − softplus(−2u))
+        log_jac = np.logaddexp(0.0, -2.0 * u)
+        log_jac += u
+        log_jac -= math.log(2.0)
+        per_dim = log_jac
+        per_dim *= 2.0                            # = −log(1 − tanh² u)
+        per_dim -= log_std
+        per_dim -= 0.5 * eps * eps
+        log_prob = per_dim.sum(axis=1) - d * HALF_LOG_2PI
+        return PolicySample(np.tanh(u), log_prob, std, eps, inside)
+
+    def policy_backward(self, sample: PolicySample, grad_action: np.ndarray | None, grad_log_prob: np.ndarray | float,
+                        ) -> None:
+        """Add ``dL/dθ_actor`` to the actor's ``.grad`` given ``dL/da`` ``(B, d)`` (a = tanh u, or
+        ``None`` for zero) and ``dL/dlog π`` (``(B,)`` or a scalar), for the last :meth:`policy` call."""
+        a = sample.action
+        g_lp = np.asarray(grad_log_prob, dtype=a.dtype)
+        g_lp = g_lp[:, None] if g_lp.ndim == 1 else g_lp
+        g_u = 2.0 * a * g_lp                      # d(−log(1 − tanh² u))/du = 2 tanh u
+        if grad_action is not None:
+            g_u += grad_action * (1.0 - a * a)
+        g_log_std = g_u * sample.std
+        g_log_std *= sample.eps
+        g_log_std -= g_lp                          # d(−log σ)/dℓ = −1
+        g_log_std *= sample.inside
+        self.actor.backward(np.concatenate([g_u, g_log_std], axis=1), input_grad=False)
+
+    # -- acting ------------------------------------------------------------------------------
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """Action(s) in the environment's units: ``(act_dim,)`` for one observation, ``(B, act_dim)``
+        for a batch. Deterministic means ``tanh(μ)``; otherwise a policy sample."""
+        obs = as_observation(obs, self.obs_dim)
+        batch = obs if obs.ndim == 2 else obs[None]
+        if deterministic:
+            unit = np.tanh(self.actor(batch)[:, :self.act_dim])
+        else:
+            unit = self.policy(batch).action
+        actions = np.clip(self.scaler.to_env(unit), self.scaler.low, self.scaler.high).astype(np.float32)
+        return actions if obs.ndim == 2 else actions[0]
+
+    def explore(self, obs: np.ndarray, step: int) -> np.ndarray:
+        """Uniform random actions before ``learning_starts``, policy samples afterwards."""
+        if step < self.config.learning_starts:
+            return self.rng.uniform(self.scaler.low, self.scaler.high).astype(np.float32)
+        return self.act(obs, deterministic=False)
+
+    # -- losses (each fills the gradients it names) ------------------------------------------
+    def td_target(self, batch: Batch, alpha: float, eps: np.ndarray | None = None) -> np.ndarray:
+        """``y = r + γ^k (1 − terminated) (min_i Q'_i(s', a') − α log π(a'|s'))``, shape ``(B,)``."""
+        nxt = self.policy(batch.next_obs, eps)
+        q_next = self.critics.target_min(batch.next_obs, self.scaler.to_env(nxt.action))
+        q_next -= alpha * nxt.log_prob
+        not_done = batch.discount * (1.0 - batch.terminated)
+        return batch.rewards + not_done.astype(self.dtype) * q_next
+
+    def critic_loss(self, batch: Batch, target: np.ndarray) -> tuple[float, np.ndarray]:
+        """``L_Q`` and the critics' ``.grad`` (zeroed first); returns ``(L_Q, Q)`` with ``Q`` ``(n, B)``."""
+        q = self.critics.forward(batch.obs, batch.actions)
+        loss, grad_q = td_loss_grad(q, target)
+        self.critics.zero_grad()
+        self.critics.backward_params(grad_q)
+        return loss, q
+
+    def actor_loss(self, obs: np.ndarray, alpha: float, sample: PolicySample | None = None,
+                   eps: np.ndarray | None = None, backward: bool = True) -> float:
+        """``L_π`` for ``sample`` (a fresh :meth:`policy` pass on ``obs`` with ``eps`` if None);
+        fills the actor's ``.grad`` (zeroed first) unless ``backward=False``. The critics' ``.grad``
+        are never touched. ``sample`` must be the actor's latest forward pass."""
+        sample = self.policy(obs, eps) if sample is None else sample
+        batch = obs.shape[0]
+        q = self.critics.forward(obs, self.scaler.to_env(sample.action))
+        smallest = q.argmin(axis=0)
+        loss = float(np.mean(alpha * sample.log_prob - q[smallest, np.arange(batch)]))
+        if backward:
+            grad_q = np.zeros_like(q)
+            grad_q[smallest, np.arange(batch)] = -1.0 / batch
+            grad_action = self.critics.action_grad(grad_q)
+            grad_action *= self.scaler.scale
+            self.actor.zero_grad()
+            self.policy_backward(sample, grad_action, alpha / batch)
+        return loss
+
+    def alpha_loss(self, log_prob: np.ndarray) -> float:
+        """``L_α = −log α · mean(log π + H̄)``; sets ``log_alpha.grad``."""
+        gap = float(np.mean(log_prob)) + self.target_entropy
+        self.log_alpha.grad[0] = -gap
+        return -float(self.log_alpha.value[0]) * gap
+
+    # -- one update --------------------------------------------------------------------------
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        """One gradient step of the critics, the actor and the temperature on a minibatch."""
+        alpha = self.alpha
+        target = self.td_target(batch, alpha)
+        sample = self.policy(batch.obs)           # the actor's cache now holds this pass for its backward
+        metrics = {"ent_coef": alpha}
+        if self.learn_alpha:
+            metrics["ent_coef_loss"] = self.alpha_loss(sample.log_prob)
+            self.alpha_optimizer.step()
+        metrics["critic_loss"], q = self.critic_loss(batch, target)
+        self.critic_optimizer.step()
+        metrics["actor_loss"] = self.actor_loss(batch.obs, alpha, sample)
+        self.actor_optimizer.step()
+        self.n_updates += 1
+        if self.n_updates % self.config.target_update_interval == 0:
+            self.critics.update_targets(self.config.tau)
+        metrics["q_mean"] = float(q.mean())
+        return metrics
+
+    def on_step(self, step: int) -> None:
+        """Nothing per env step: targets move with the gradient steps."""
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def _modules(self) -> dict[str, Any]:
+        return {"actor": self.actor, **self.critics.modules()}
+
+    def _optimizers(self) -> dict[str, Any]:
+        return {"actor": self.actor_optimizer, "critic": self.critic_optimizer, "alpha": self.alpha_optimizer}
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, meta = pack_state(self._modules(), self._optimizers())
+        arrays["log_alpha"] = self.log_alpha.value.copy()
+        meta.update(config=config_to_dict(self.config), observation_space=space_to_json(self.observation_space),
+                    action_space=space_to_json(self.action_space), rng=self.rng.bit_generator.state,
+                    n_updates=self.n_updates, total_steps=self.total_steps)
+        return arrays, meta
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        unpack_state(arrays, meta, self._modules(), self._optimizers())
+        self.log_alpha.value = np.asarray(arrays["log_alpha"], dtype=np.float64).reshape(1)
+        self.rng.bit_generator.state = meta["rng"]
+        self.n_updates = int(meta.get("n_updates", 0))
+        self.total_steps = int(meta.get("total_steps", 1))
+
+    @classmethod
+    def from_state_dict(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> SAC:
+        agent = cls(space_from_json(meta["observation_space"]), space_from_json(meta["action_space"]),
+                    config_from_dict(cls.Config, meta["config"]))
+        agent.load_state_dict(arrays, meta)
+        return agent

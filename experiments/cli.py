@@ -1,0 +1,195 @@
+"""The ``rlnn`` command: train, evaluate, render and plot agents; run the supervised demos.
+
+    rlnn train dqn CartPole-v1 --seed 0 --out runs/cartpole
+    rlnn eval runs/cartpole --episodes 20 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+SUBCOMMANDS = ("train", "eval", "render", "plot", "demo")
+
+
+def _fail(message: str) -> None:
+    print(f"rlnn: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _parse_sets(pairs: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            _fail(f"--set expects key=value, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        try:
+            values[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key.strip()] = raw
+    return values
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run folder means its final (else best) checkpoint; a file is used as is."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("final.npz", "best.npz"):
+            if (path / name).is_file():
+                return path / name
+        candidates = sorted((path / "checkpoints").glob("step_*.npz"), key=lambda p: int(p.stem.split("_")[1]))
+        if candidates:
+            return candidates[-1]
+        _fail(f"{path} holds no checkpoint (final.npz, best.npz or checkpoints/step_*.npz)")
+    if not path.is_file():
+        _fail(f"no such checkpoint or run folder: {path}")
+    return path
+
+
+def _make_env(env_id: str, **kwargs: Any):
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers rlnn/Walker-v0 and rlnn/WalkerRough-v0)
+    try:
+        return gym.make(env_id, **kwargs)
+    except gym.error.Error as exc:
+        _fail(f"cannot make environment {env_id!r}: {exc}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import agents
+    from agents.config import config_from_dict
+    from agents.loop import OffPolicyTrainer
+    from experiments.configs import load_config_file, tuned_config
+
+    import envs  # noqa: F401
+
+    log = (lambda msg: print(msg, file=sys.stderr)) if True else None
+    if args.resume:
+        trainer = OffPolicyTrainer.resume(args.resume, progress=not args.quiet, log=log)
+        summary = trainer.run()
+        _finish_run(trainer, args)
+        print(json.dumps(summary))
+        return 0
+    if args.algo is None or args.env_id is None:
+        _fail("train needs ALGO and ENV_ID (or --resume DIR)")
+    if args.algo not in agents.ALGORITHMS:
+        _fail(f"unknown algorithm {args.algo!r}; accepted: {', '.join(sorted(agents.ALGORITHMS))}")
+    file_config = load_config_file(args.config) if args.config else tuned_config(args.algo, args.env_id)
+    file_config = file_config or {}
+    hyper = dict(file_config.get("hyperparameters", {}))
+    hyper.update(_parse_sets(args.set or []))
+    agent_cls = agents.ALGORITHMS[args.algo]
+    try:
+        config = config_from_dict(agent_cls.Config, hyper)
+    except ValueError as exc:
+        _fail(str(exc))
+    env_kwargs = dict(file_config.get("env_kwargs", {}))
+    env = _make_env(args.env_id, **env_kwargs)
+    try:
+        agent = agent_cls(env.observation_space, env.action_space, config, seed=args.seed)
+    except ValueError as exc:
+        _fail(str(exc))
+    env.close()
+    total = args.steps if args.steps is not None else int(file_config.get("total_steps", 100_000))
+    eval_freq = args.eval_freq if args.eval_freq is not None else int(file_config.get("eval_freq", max(total // 10, 1)))
+    out = Path(args.out) if args.out else Path("runs") / f"{args.algo}_{args.env_id.replace('/', '_')}_s{args.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
+    if (out / "run.json").exists():
+        _fail(f"{out} already holds a run; pick another --out or continue it with --resume {out}")
+    trainer = OffPolicyTrainer(agent, args.env_id, total, args.seed, env_kwargs=env_kwargs, run_dir=out,
+                               eval_freq=eval_freq, eval_episodes=int(file_config.get("eval_episodes", 10)),
+                               checkpoint_freq=args.checkpoint_freq or max(total // 5, 1),
+                               progress=not args.quiet, log=log,
+                               run_info={"command": " ".join(["rlnn", *sys.argv[1:]]),
+                                         "config_source": str(args.config or file_config.get("source", "defaults"))})
+    summary = trainer.run()
+    _finish_run(trainer, args)
+    print(json.dumps(summary))
+    return 0
+
+
+def _finish_run(trainer: Any, args: argparse.Namespace) -> None:
+    """After training: the learning-curve PNG and, when the env renders, a GIF of one episode."""
+    if trainer.summary()["interrupted"]:
+        return
+    from agents.plots import plot_runs
+    plot_runs([trainer.run_dir], trainer.run_dir / "curve.png")
+    if not getattr(args, "no_gif", False):
+        from agents.rendering import record_gif
+        try:
+            env = _make_env(trainer.env_id, render_mode="rgb_array", **trainer.env_kwargs)
+            record_gif(lambda o: trainer.agent.act(o, deterministic=True), env, trainer.run_dir / "episode.gif")
+        except Exception as exc:  # rendering is a bonus: a headless env without rgb_array still trains
+            print(f"rlnn: no GIF ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from agents.checkpoint import load_agent
+    from agents.evaluation import EVAL_SEED_OFFSET, evaluate
+
+    path = resolve_checkpoint(args.path)
+    try:
+        agent, meta = load_agent(path)
+    except ValueError as exc:
+        _fail(str(exc))
+    env_id = args.env or meta.get("env_id")
+    if not env_id:
+        _fail(f"{path} does not record its environment; pass --env ENV_ID")
+    env = _make_env(env_id, **meta.get("env_kwargs", {}))
+    seed = EVAL_SEED_OFFSET if args.seed is None else args.seed
+    result = evaluate(lambda o: agent.act(o, deterministic=True), env, args.episodes, seed=seed)
+    if args.json:
+        print(json.dumps({"checkpoint": str(path), "env_id": env_id, "seed": seed, **result.to_json()}))
+    else:
+        print(f"{path} on {env_id}: mean return {result.mean_return:.2f} ± {result.std_return:.2f} "
+              f"over {args.episodes} episodes (seeds {seed}..{seed + args.episodes - 1})")
+        print("returns: " + ", ".join(f"{r:.1f}" for r in result.returns))
+        for key, value in result.info_means().items():
+            print(f"mean info[{key!r}]: {value:.3f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rlnn", description="Reinforcement learning on a from-scratch numpy network.")
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}")
+
+    train = sub.add_parser("train", help="train an agent (tuned hyperparameters when they exist)")
+    train.add_argument("algo", nargs="?", help="dqn, sac, td3 or ddpg")
+    train.add_argument("env_id", nargs="?", help="any registered Gymnasium id, e.g. CartPole-v1, rlnn/Walker-v0")
+    train.add_argument("--config", help="a JSON config file (default: experiments/configs/ALGO/ENV_ID.json)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hyperparameter")
+    train.add_argument("--steps", type=int, help="total env steps")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", help="run folder (default runs/ALGO_ENV_sSEED_TIME)")
+    train.add_argument("--eval-freq", type=int, help="env steps between evaluations")
+    train.add_argument("--checkpoint-freq", type=int, help="env steps between checkpoints")
+    train.add_argument("--resume", metavar="DIR", help="continue an interrupted run")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--no-gif", action="store_true", help="skip the GIF of an episode at the end")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate a checkpoint or run folder")
+    ev.add_argument("path")
+    ev.add_argument("--episodes", type=int, default=10)
+    ev.add_argument("--seed", type=int, help="seed of the first episode (default: the evaluation seed range)")
+    ev.add_argument("--env", help="override the environment id")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
