@@ -21,6 +21,17 @@ def read_metrics(run_dir: str | Path) -> dict[str, list[dict[str, str]]]:
     return rows
 
 
+def find_runs(paths: list[str | Path]) -> list[Path]:
+    """Run folders among ``paths``: a folder with ``metrics.csv``, or every such folder below one."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if (p / "metrics.csv").is_file():
+            found.append(p)
+        elif p.is_dir():
+            found += sorted(m.parent for m in p.rglob("metrics.csv"))
+    return found
+
+
 def _curve(rows: list[dict[str, str]], key: str) -> tuple[np.ndarray, np.ndarray]:
     pts = [(float(r["step"]), float(r[key])) for r in rows if r.get(key) not in (None, "")]
     if not pts:

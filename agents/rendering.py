@@ -45,3 +45,22 @@ def record_gif(policy: Callable[[np.ndarray], Any], env: Any, path: str | Path, 
     every = max(1, round(metadata_fps / fps))
     frames, _ = record_frames(policy, env, seed=seed, max_steps=max_steps, every=every)
     return save_gif(frames, path, fps=min(fps, metadata_fps))
+
+
+def save_mp4(frames: list[np.ndarray], path: str | Path, fps: int = 50) -> Path:
+    """Write an MP4 through imageio-ffmpeg (the optional extra ``video``)."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise ImportError("MP4 output needs the 'video' extra: pip install 'rlnn[video]' (or use a .gif)") from None
+    if not frames:
+        raise ValueError("no frames to save")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = frames[0].shape[:2]
+    writer = imageio_ffmpeg.write_frames(str(path), (width, height), fps=fps, macro_block_size=1)
+    writer.send(None)
+    for frame in frames:
+        writer.send(np.ascontiguousarray(frame, dtype=np.uint8))
+    writer.close()
+    return path

@@ -47,6 +47,7 @@ FOOT_OFFSET = 0.15  # m the foot's centre lies ahead of the ankle (toes forward)
 FOOT_DENSITY = 10.0  # kg/m^2 -> 0.64 kg; heavy enough for a stable explicit spring
 ANKLE_STIFFNESS = 400.0  # N*m/rad, passive spring holding the foot square to the shin
 ANKLE_DAMPING = 3.0  # N*m*s/rad
+ANKLE_REST = 0.0  # rad; the spring holds the shin square to the foot (same for both legs)
 ANKLE_LIMITS = (-0.7, 0.7)  # rad
 HIP_LIMITS = (-0.8, 1.1)  # rad, thigh angle relative to the hull
 KNEE_LIMITS = (-1.6, -0.1)  # rad, shin angle relative to the thigh
@@ -242,7 +243,8 @@ class WalkerEnv(gym.Env, EzPickle):
         hip = pymunk.Vec2d(START_X, hull_y + LEG_DOWN)
         for side, ct in ((-1, CT_SHIN_L), (1, CT_SHIN_R)):
             thigh = pymunk.Body()
-            thigh.angle = 0.05 * side  # legs slightly apart, as in BipedalWalker
+            # Legs slightly apart, as in BipedalWalker, with the shins near vertical over the feet.
+            thigh.angle = 0.05 * side - KNEE_LIMITS[1]
             thigh.position = hip - pymunk.Vec2d(0.0, LEG_H / 2).rotated(thigh.angle)
             thigh_shape = pymunk.Poly.create_box(thigh, (LEG_W, LEG_H))
             thigh_shape.density = LEG_DENSITY
@@ -274,7 +276,7 @@ class WalkerEnv(gym.Env, EzPickle):
                 pivot = pymunk.PivotJoint(shin, foot, (0.0, -LEG_H / 2), (-FOOT_OFFSET, FOOT_HEIGHT / 2))
                 pivot.error_bias = JOINT_ERROR_BIAS
                 # Chipmunk's rotary spring measures a.angle - b.angle (the limit uses b - a).
-                spring = pymunk.DampedRotarySpring(shin, foot, shin.angle - foot.angle, ANKLE_STIFFNESS, ANKLE_DAMPING)
+                spring = pymunk.DampedRotarySpring(shin, foot, ANKLE_REST, ANKLE_STIFFNESS, ANKLE_DAMPING)
                 limit = pymunk.RotaryLimitJoint(shin, foot, *ANKLE_LIMITS)
                 # Feet are added after both legs so the body order is hull, legs, feet.
                 feet_parts.append((foot, foot_shape, pivot, spring, limit))

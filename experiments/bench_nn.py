@@ -20,9 +20,10 @@ import math
 import os
 import statistics
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from itertools import pairwise
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class BareNumpyStep:
     """
 
     def __init__(self, sizes: list[int], rng: np.random.Generator, dtype=np.float32) -> None:
-        self.W = [(rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(dtype) for a, b in zip(sizes, sizes[1:])]
+        self.W = [(rng.standard_normal((a, b)) * np.sqrt(2.0 / a)).astype(dtype) for a, b in pairwise(sizes)]
         self.b = [np.zeros(b, dtype=dtype) for b in sizes[1:]]
         self.params = self.W + self.b
         self.grads = [np.zeros_like(p) for p in self.params]
@@ -172,7 +173,7 @@ class TorchStep:
         torch = _torch()
         torch.manual_seed(int(rng.integers(2 ** 31)))
         layers = []
-        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        for i, (a, b) in enumerate(pairwise(sizes)):
             layers.append(torch.nn.Linear(a, b))
             if i < len(sizes) - 2:
                 layers.append(torch.nn.ReLU())
@@ -200,13 +201,15 @@ class TorchStep:
 # -- measurement ----------------------------------------------------------------------------
 
 def time_steps(steps: dict[str, Callable[[np.ndarray, np.ndarray], float]], x: np.ndarray, t: np.ndarray,
-               repeats: int, block_seconds: float = 0.001, budget_seconds: float = 4.0) -> dict[str, float]:
-    """Median microseconds per step of each callable.
+               repeats: int, block_seconds: float = 0.001, budget_seconds: float = 4.0
+               ) -> dict[str, list[float]]:
+    """Microseconds per step of each callable, one sample per timed block.
 
     The callables take turns, one short block (about ``block_seconds``: one step at the big
     sizes, a few at the small one) each, ``repeats`` times or until ``budget_seconds`` have
     passed (at least 5 rounds). Round-robin blocks spread background load evenly over the
     implementations, and the median of many short blocks ignores the ones that were preempted.
+    Samples of the same round are paired: they ran under the same background load.
     """
     per_block = {}
     for name, step in steps.items():  # warm up and size each block
@@ -226,7 +229,7 @@ def time_steps(steps: dict[str, Callable[[np.ndarray, np.ndarray], float]], x: n
             samples[name].append((time.perf_counter() - start) / k * 1e6)
         if rnd >= 4 and time.perf_counter() > deadline:
             break
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return samples
 
 
 def run(configs: dict[str, tuple[int, list[int]]], repeats: int, threads: list[int],
@@ -244,9 +247,17 @@ def run(configs: dict[str, tuple[int, list[int]]], repeats: int, threads: list[i
             steps["torch"] = TorchStep(sizes, np.random.default_rng(1))
         for k in threads:
             with blas_threads(k):
-                medians = time_steps(steps, x, t, repeats, budget_seconds=budget_seconds)
-            rows.append({"config": name, "batch": batch, "sizes": sizes, "threads": k, "us": medians})
+                samples = time_steps(steps, x, t, repeats, budget_seconds=budget_seconds)
+            rows.append({"config": name, "batch": batch, "sizes": sizes, "threads": k, "rounds": len(samples["rlnn"]),
+                         "us": {impl: statistics.median(v) for impl, v in samples.items()},
+                         "ratio": {impl: paired_ratio(samples["rlnn"], v) for impl, v in samples.items() if impl != "rlnn"}})
     return rows
+
+
+def paired_ratio(a: list[float], b: list[float]) -> float:
+    """Median over rounds of ``a / b``. On a shared machine the load drifts over seconds; the
+    ratio within one round (same load for both) is far steadier than a ratio of medians."""
+    return statistics.median(x / y for x, y in zip(a, b))
 
 
 def best_rows(rows: list[dict]) -> list[dict]:
@@ -269,11 +280,12 @@ def markdown(rows: list[dict], best: list[dict]) -> str:
     for r in rows:
         us = r["us"]
         line = (f"| {r['batch']}, {'-'.join(map(str, r['sizes']))} | {r['threads']} | {us['rlnn']:.0f} | "
-                f"{us['numpy']:.0f} | {us['rlnn'] / us['numpy']:.2f} |")
+                f"{us['numpy']:.0f} | {r['ratio']['numpy']:.2f} |")
         if has_torch:
-            line += f" {us['torch']:.0f} | {us['rlnn'] / us['torch']:.2f} |"
+            line += f" {us['torch']:.0f} | {r['ratio']['torch']:.2f} |"
         lines.append(line)
-    lines += ["", "Best thread count per implementation:", ""]
+    lines += ["", "Ratios above: median over rounds of the per-round ratio (paired under the same load).",
+              "", "Best thread count per implementation (ratios of medians):", ""]
     head = "| batch, sizes | rlnn µs (threads) | numpy µs (threads) | rlnn / numpy |" + (
         " torch µs (threads) | rlnn / torch |" if has_torch else "")
     lines += [head, "|" + "---|" * (head.count("|") - 1)]

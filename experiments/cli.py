@@ -51,8 +51,12 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def _make_env(env_id: str, **kwargs: Any):
+    import os
+
     import gymnasium as gym
 
+    # pygame-based renderers otherwise try to open an audio device and complain on headless machines.
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     import envs  # noqa: F401  (registers rlnn/Walker-v0 and rlnn/WalkerRough-v0)
     try:
         return gym.make(env_id, **kwargs)
@@ -153,6 +157,70 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from agents.checkpoint import load_agent
+    from agents.evaluation import EVAL_SEED_OFFSET
+    from agents.rendering import record_frames, save_gif, save_mp4
+
+    path = resolve_checkpoint(args.checkpoint)
+    try:
+        agent, meta = load_agent(path)
+    except ValueError as exc:
+        _fail(str(exc))
+    env_id = args.env or meta.get("env_id")
+    if not env_id:
+        _fail(f"{path} does not record its environment; pass --env ENV_ID")
+    seed = EVAL_SEED_OFFSET if args.seed is None else args.seed
+    policy = lambda o: agent.act(o, deterministic=True)  # noqa: E731
+    if args.window:
+        env = _make_env(env_id, render_mode="human", **meta.get("env_kwargs", {}))
+        for i in range(args.episodes):
+            _, total = record_frames(policy, env, seed=seed + i, max_steps=args.max_steps)
+            print(f"episode {i}: return {total:.2f}")
+        env.close()
+        return 0
+    out = Path(args.out or path.with_suffix(".gif"))
+    if out.suffix not in (".gif", ".mp4"):
+        _fail(f"--out must end in .gif or .mp4, got {out.name}")
+    env = _make_env(env_id, render_mode="rgb_array", **meta.get("env_kwargs", {}))
+    frames, totals = [], []
+    for i in range(args.episodes):
+        episode_frames, total = record_frames(policy, env, seed=seed + i, max_steps=args.max_steps,
+                                              every=1 if out.suffix == ".mp4" else 2)
+        frames += episode_frames
+        totals.append(total)
+    fps = int(env.metadata.get("render_fps", 30) or 30)
+    try:
+        if out.suffix == ".gif":
+            save_gif(frames, out, fps=max(fps // 2, 1))
+        else:
+            save_mp4(frames, out, fps=fps)
+    except (ImportError, ValueError) as exc:
+        _fail(str(exc))
+    print(f"wrote {out} ({len(frames)} frames; returns {', '.join(f'{t:.1f}' for t in totals)})")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from agents.plots import find_runs, plot_runs
+
+    runs = find_runs(args.runs)
+    if not runs:
+        _fail(f"no run folders (with metrics.csv) in {' '.join(args.runs)}")
+    out = Path(args.out or Path(args.runs[0]) / "curves.png")
+    plot_runs(runs, out)
+    print(f"wrote {out} ({len(runs)} run(s))")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from experiments.supervised import run_all
+
+    for path in run_all(Path(args.out), quick=args.quick):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlnn", description="Reinforcement learning on a from-scratch numpy network.")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}")
@@ -179,6 +247,26 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--env", help="override the environment id")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_eval)
+
+    render = sub.add_parser("render", help="render episodes of a checkpoint to a GIF/MP4 or a window")
+    render.add_argument("checkpoint", help="a checkpoint file or run folder")
+    render.add_argument("--out", help="FILE.gif or FILE.mp4 (default: next to the checkpoint)")
+    render.add_argument("--episodes", type=int, default=1)
+    render.add_argument("--seed", type=int)
+    render.add_argument("--max-steps", type=int, default=2000)
+    render.add_argument("--env", help="override the environment id")
+    render.add_argument("--window", action="store_true", help="a live pygame window instead of a file")
+    render.set_defaults(func=cmd_render)
+
+    plot = sub.add_parser("plot", help="learning curves of run folders (mean and spread across seeds)")
+    plot.add_argument("runs", nargs="+", help="run folders, or folders holding run folders")
+    plot.add_argument("--out", help="PNG path (default: RUN_DIR/curves.png)")
+    plot.set_defaults(func=cmd_plot)
+
+    demo = sub.add_parser("demo", help="the supervised demos of the seed documents (PNG/GIF)")
+    demo.add_argument("--out", default="docs/supervised")
+    demo.add_argument("--quick", action="store_true", help="smaller budgets, for a smoke test")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -14,19 +14,18 @@ split), ``datasets`` (the seeds' toy problems), ``gradcheck`` (finite difference
 Depends on numpy only.
 """
 
-from . import activations, gradcheck, init, losses, optim, schedules
+from . import activations, datasets, gradcheck, init, losses, optim, schedules
 from .activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
 from .layers import MLP, Linear, Sequential
-from .module import Module, Parameter, module_from_config
+from .module import Module, Parameter, contiguous_spans, module_from_config, pack_parameters
 from .serialization import load, load_arrays, save, save_arrays
 from .training import History, Standardizer, accuracy, fit, train_test_split
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "MLP", "Linear", "Sequential", "Module", "Parameter", "module_from_config",
-    "Identity", "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax",
-    "activations", "gradcheck", "init", "losses", "optim", "schedules",
-    "save", "load", "save_arrays", "load_arrays",
-    "fit", "History", "Standardizer", "accuracy", "train_test_split",
+__all__ = [  # sorted, as ruff's RUF022 asks
+    "MLP", "History", "Identity", "LeakyReLU", "Linear", "Module", "Parameter", "ReLU", "Sequential",
+    "Sigmoid", "Softmax", "Standardizer", "Step", "Tanh", "accuracy", "activations", "contiguous_spans",
+    "datasets", "fit", "gradcheck", "init", "load", "load_arrays", "losses", "module_from_config", "optim",
+    "pack_parameters", "save", "save_arrays", "schedules", "train_test_split",
 ]

@@ -16,7 +16,7 @@ numpy's global state.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -132,5 +132,5 @@ def plane_pattern(name: str, n: int = 400, rng: np.random.Generator | int | None
     return X, plane_label(name, X)
 
 
-__all__ = ["LOGIC_GATES", "logic_gate", "noisy_sine", "noisy_sine_notebook_weights",
-           "PLANE_PATTERNS", "plane_label", "plane_pattern"]
+__all__ = ["LOGIC_GATES", "PLANE_PATTERNS", "logic_gate", "noisy_sine", "noisy_sine_notebook_weights",
+           "plane_label", "plane_pattern"]

@@ -8,7 +8,7 @@ stays meaningful where individual entries are zero (dead ReLUs, untouched Q-valu
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

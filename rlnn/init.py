@@ -22,7 +22,7 @@ forward form that seed 000 describes.) Every initialiser draws from the generato
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

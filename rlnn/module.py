@@ -15,7 +15,8 @@ network with a handful of numpy calls instead of a Python loop over arrays.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ class Parameter:
     except when a module packs its parameters, so optimisers may hold views of it.
     """
 
-    __slots__ = ("_value", "_grad", "_buffer", "_offset")
+    __slots__ = ("_buffer", "_grad", "_offset", "_value")
 
     def __init__(self, value: np.ndarray) -> None:
         value = np.asarray(value)

@@ -21,7 +21,8 @@ allocated per step (scratch arrays are made once).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -266,5 +267,5 @@ def hard_update(target: Iterable[Parameter], source: Iterable[Parameter]) -> Non
     polyak_update(target, source, 1.0)
 
 
-__all__ = ["Optimizer", "SGD", "Momentum", "AdaGrad", "RMSProp", "Adam", "OPTIMIZERS", "Constant",
-           "global_grad_norm", "clip_grad_norm", "polyak_update", "hard_update"]
+__all__ = ["OPTIMIZERS", "SGD", "AdaGrad", "Adam", "Constant", "Momentum", "Optimizer", "RMSProp",
+           "clip_grad_norm", "global_grad_norm", "hard_update", "polyak_update"]

@@ -7,8 +7,9 @@ An optimiser accepts one in place of a constant learning rate and evaluates it a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Union
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Cosine:
 
 
 _KINDS = {cls.__name__: cls for cls in (Constant, Linear, Exponential, StepDecay, Cosine)}
-Schedule = Union[Constant, Linear, Exponential, StepDecay, Cosine]
+Schedule = Constant | Linear | Exponential | StepDecay | Cosine
 
 
 def schedule_config(schedule: Schedule) -> dict[str, Any]:

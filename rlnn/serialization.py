@@ -68,7 +68,8 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path}: not a readable rlnn .npz file (truncated, corrupt or foreign): {exc}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: holds a single .npy array, not an rlnn .npz checkpoint")
+        # A bad file is a ValueError (the documented contract), not a TypeError of an argument.
+        raise ValueError(f"{path}: holds a single .npy array, not an rlnn .npz checkpoint")  # noqa: TRY004
     arrays: dict[str, np.ndarray] = {}
     with archive:
         for name in archive.files:
@@ -92,7 +93,7 @@ def load_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[st
                          f"expected {FORMAT!r})")
     version = meta.get("format_version")
     if not isinstance(version, int):
-        raise ValueError(f"{path}: metadata has no integer format_version (got {version!r})")
+        raise ValueError(f"{path}: metadata has no integer format_version (got {version!r})")  # noqa: TRY004
     if version > FORMAT_VERSION:
         raise ValueError(f"{path}: written by a newer rlnn (format version {version}, "
                          f"this one reads up to {FORMAT_VERSION})")

@@ -11,8 +11,8 @@ One epoch of :func:`fit` visits every sample once, in batches::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -140,6 +140,6 @@ def train_test_split(X: np.ndarray, y: np.ndarray, test_fraction: float = 0.25,
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}")
     order = make_rng(rng).permutation(X.shape[0])
-    n_test = max(1, int(round(test_fraction * X.shape[0])))
+    n_test = max(1, round(test_fraction * X.shape[0]))
     test, train = order[:n_test], order[n_test:]
     return X[train], X[test], y[train], y[test]

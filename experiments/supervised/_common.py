@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "docs" / "supervised"
 

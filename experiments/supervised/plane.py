@@ -82,7 +82,7 @@ def animate(pattern: str, out_dir: Path, epochs: int = 300, frames: int = 30, se
 def run(out_dir: Path, quick: bool = False, patterns: list[str] | None = None) -> list[Path]:
     paths = []
     for pattern in patterns or list(datasets.PLANE_PATTERNS):
-        path, acc = animate(pattern, out_dir, epochs=60 if quick else 300, frames=10 if quick else 30)
+        path, acc = animate(pattern, out_dir, epochs=20 if quick else 300, frames=6 if quick else 30)
         print(f"{pattern}: held-out accuracy {acc:.3f}")
         paths.append(path)
     return paths

@@ -52,7 +52,7 @@ def run(out_dir: Path, quick: bool = False) -> list[Path]:
     ax.scatter(x, t, facecolor="none", edgecolor="C0", s=40, label="data (seed 1234)")
     ax.plot(xs, np.sin(2 * np.pi * xs), color="C2", label="truth sin(2πx)")
     for name, color, label in (("gd", "C3", "gradient descent η=0.01"), ("adam", "C1", "Adam η=0.05")):
-        net, curve, scaler = train(name, epochs=400 if quick else 2000)
+        net, curve, scaler = train(name, epochs=200 if quick else 2000)
         ax.plot(xs, scaler.inverse(net(xs)), color=color, label=f"{label}: E = {curve[-1]:.4g}")
         ax_loss.plot(curve, color=color, label=label)
     ax.set(xlabel="x", ylabel="t", title="8 sigmoid units, the notebook's initial weights")

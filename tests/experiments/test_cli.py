@@ -26,6 +26,20 @@ def test_train_then_eval_end_to_end(tmp_path, capsys):
     assert len(result["returns"]) == 3 and result["mean_return"] == pytest.approx(np.mean(result["returns"]))
 
 
+def test_render_and_plot(tmp_path, capsys):
+    run = tmp_path / "run"
+    main(["train", "dqn", "CartPole-v1", "--steps", "300", "--out", str(run), "--quiet", "--no-gif", *TINY])
+    assert main(["render", str(run), "--out", str(tmp_path / "ep.gif"), "--max-steps", "40"]) == 0
+    from PIL import Image
+    with Image.open(tmp_path / "ep.gif") as im:
+        assert im.n_frames > 5
+    assert main(["plot", str(tmp_path), "--out", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    with pytest.raises(SystemExit):
+        main(["render", str(run), "--out", str(tmp_path / "ep.avi")])
+    assert "must end in .gif or .mp4" in capsys.readouterr().err
+
+
 def _trainer(run_dir, seed=2):
     import gymnasium as gym
 

@@ -6,7 +6,6 @@ import pytest
 import rlnn
 from rlnn import datasets
 
-
 # -- seed 002: the notebook's sine regression, reproduced exactly ------------------------------
 
 def _notebook_net():
