@@ -59,8 +59,10 @@ class OffPolicyTrainer:
                  env_kwargs: dict[str, Any] | None = None, run_dir: str | Path | None = None,
                  eval_freq: int = 0, eval_episodes: int = 10, checkpoint_freq: int = 0,
                  progress: bool = True, log: Callable[[str], None] | None = None,
-                 run_info: dict[str, Any] | None = None, blas_threads: int | None = 1) -> None:
+                 run_info: dict[str, Any] | None = None, blas_threads: int | None = 1,
+                 on_eval: Callable[[OffPolicyTrainer, EvalResult], None] | None = None) -> None:
         self.blas_threads = blas_threads
+        self.on_eval = on_eval  # e.g. report to a hyperparameter-search scheduler
         self.agent, self.env_id, self.seed = agent, env_id, int(seed)
         self.env_kwargs = dict(env_kwargs or {})
         self.total_steps = int(total_steps)
@@ -181,6 +183,8 @@ class OffPolicyTrainer:
             self.best_eval = result.mean_return
             if self.run_dir is not None:
                 save_agent(self.agent, self.run_dir / "best.npz", self._agent_extra())
+        if self.on_eval is not None:
+            self.on_eval(self, result)
         return result
 
     def summary(self) -> dict[str, Any]:
@@ -234,8 +238,8 @@ class OffPolicyTrainer:
         rlnn.save_arrays(ckpt / "resume.npz", arrays, meta)
 
     @classmethod
-    def resume(cls, run_dir: str | Path, progress: bool = True,
-               log: Callable[[str], None] | None = None) -> OffPolicyTrainer:
+    def resume(cls, run_dir: str | Path, progress: bool = True, log: Callable[[str], None] | None = None,
+               on_eval: Callable[[OffPolicyTrainer, EvalResult], None] | None = None) -> OffPolicyTrainer:
         """Rebuild a trainer from ``run_dir/checkpoints/resume.npz`` to continue where it stopped."""
         from . import ALGORITHMS
 
@@ -254,7 +258,8 @@ class OffPolicyTrainer:
                                                             "eval_freq", "eval_episodes", "checkpoint_freq", "config")}
         trainer = cls(agent, info["env_id"], info["total_steps"], info["seed"], env_kwargs=info["env_kwargs"],
                       run_dir=run_dir, eval_freq=info["eval_freq"], eval_episodes=info["eval_episodes"],
-                      checkpoint_freq=info["checkpoint_freq"], progress=progress, log=log, run_info=extra)
+                      checkpoint_freq=info["checkpoint_freq"], progress=progress, log=log, run_info=extra,
+                      on_eval=on_eval)
         trainer.replay.load_state_dict(replay_arrays, meta["replay"])
         t = meta["trainer"]
         trainer.step, trainer.episode = int(t["step"]), int(t["episode"])

@@ -49,6 +49,7 @@ ANKLE_STIFFNESS = 400.0  # N*m/rad, passive spring holding the foot square to th
 ANKLE_DAMPING = 3.0  # N*m*s/rad
 ANKLE_REST = 0.0  # rad; the spring holds the shin square to the foot (same for both legs)
 ANKLE_LIMITS = (-0.7, 0.7)  # rad
+FOOT_LEVEL = True
 HIP_LIMITS = (-0.8, 1.1)  # rad, thigh angle relative to the hull
 KNEE_LIMITS = (-1.6, -0.1)  # rad, shin angle relative to the thigh
 
@@ -276,7 +277,11 @@ class WalkerEnv(gym.Env, EzPickle):
                 pivot = pymunk.PivotJoint(shin, foot, (0.0, -LEG_H / 2), (-FOOT_OFFSET, FOOT_HEIGHT / 2))
                 pivot.error_bias = JOINT_ERROR_BIAS
                 # Chipmunk's rotary spring measures a.angle - b.angle (the limit uses b - a).
-                spring = pymunk.DampedRotarySpring(shin, foot, ANKLE_REST, ANKLE_STIFFNESS, ANKLE_DAMPING)
+                spring = (
+                    pymunk.DampedRotarySpring(hull, foot, 0.0, ANKLE_STIFFNESS, ANKLE_DAMPING)
+                    if FOOT_LEVEL
+                    else pymunk.DampedRotarySpring(shin, foot, ANKLE_REST, ANKLE_STIFFNESS, ANKLE_DAMPING)
+                )
                 limit = pymunk.RotaryLimitJoint(shin, foot, *ANKLE_LIMITS)
                 # Feet are added after both legs so the body order is hull, legs, feet.
                 feet_parts.append((foot, foot_shape, pivot, spring, limit))

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SUBCOMMANDS = ("train", "eval", "render", "plot", "demo")
+SUBCOMMANDS = ("train", "eval", "render", "plot", "demo", "sweep")
 
 
 def _fail(message: str) -> None:
@@ -72,7 +72,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     import envs  # noqa: F401
 
-    log = (lambda msg: print(msg, file=sys.stderr)) if True else None
+    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    if args.seeds:
+        from experiments.sweep import cmd_train_seeds
+        return cmd_train_seeds(args)
     if args.resume:
         trainer = OffPolicyTrainer.resume(args.resume, progress=not args.quiet, log=log)
         summary = trainer.run()
@@ -232,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hyperparameter")
     train.add_argument("--steps", type=int, help="total env steps")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seeds", metavar="A-B", help="one run per seed in A..B (or a comma list) on Ray Tune, "
+                                                          "then a plot and a summary table")
+    train.add_argument("--workers", type=int, help="with --seeds: trials run at once (default: CPU count)")
+    train.add_argument("--address", help="with --seeds: join a Ray cluster ('auto' or host:port)")
     train.add_argument("--out", help="run folder (default runs/ALGO_ENV_sSEED_TIME)")
     train.add_argument("--eval-freq", type=int, help="env steps between evaluations")
     train.add_argument("--checkpoint-freq", type=int, help="env steps between checkpoints")
@@ -267,6 +274,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="docs/supervised")
     demo.add_argument("--quick", action="store_true", help="smaller budgets, for a smoke test")
     demo.set_defaults(func=cmd_demo)
+
+    sweep = sub.add_parser("sweep", help="hyperparameter search / many seeds on Ray Tune (extra 'ray')")
+    sweep.add_argument("spec", help="a sweep spec (TOML)")
+    sweep.add_argument("--address", help="join an existing Ray cluster ('auto' or host:port); default: start locally")
+    sweep.add_argument("--workers", type=int, help="trials run at once (default: CPU count)")
+    sweep.add_argument("--out", help="sweep folder (default: runs/sweeps/NAME)")
+    sweep.add_argument("--storage", help="storage path shared by all nodes (multi-node clusters need one)")
+    sweep.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out")
+    sweep.add_argument("--quiet", action="store_true")
+    sweep.set_defaults(func=lambda a: __import__("experiments.sweep", fromlist=["cmd_sweep"]).cmd_sweep(a))
     return parser
 
 

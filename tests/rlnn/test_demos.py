@@ -3,14 +3,13 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("matplotlib")
-pytest.importorskip("PIL")
-
-from experiments import supervised  # noqa: E402
-from experiments.supervised import optimizers  # noqa: E402
+from experiments import supervised  # imports matplotlib and PIL only when a demo runs
+from experiments.supervised import optimizers
 
 
 def test_run_all_quick_writes_every_image(tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("PIL")
     paths = supervised.run_all(tmp_path / "out", quick=True)
     names = sorted(p.name for p in paths)
     assert names == sorted(["sine_fit.png", "optimizer_paths.png", "activation_functions.png",
