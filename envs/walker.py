@@ -45,11 +45,12 @@ FOOT_LENGTH = 0.8  # m; a flat foot at the bottom of each shin gives a support p
 FOOT_HEIGHT = 0.08  # m
 FOOT_OFFSET = 0.15  # m the foot's centre lies ahead of the ankle (toes forward)
 FOOT_DENSITY = 10.0  # kg/m^2 -> 0.64 kg; heavy enough for a stable explicit spring
-ANKLE_STIFFNESS = 400.0  # N*m/rad, passive spring holding the foot square to the shin
-ANKLE_DAMPING = 3.0  # N*m*s/rad
-ANKLE_REST = 0.0  # rad; the spring holds the shin square to the foot (same for both legs)
-ANKLE_LIMITS = (-0.7, 0.7)  # rad
-FOOT_LEVEL = True
+# The foot is kept parallel to the hull by a passive, compliant parallel linkage (a belt or
+# four-bar through the leg, modelled as a rotary spring between hull and foot). With a foot flat
+# on the ground this holds the hull level without any feedback; see the design notes.
+FOOT_LEVEL_STIFFNESS = 1500.0  # N*m/rad; explicit spring, stable for the 0.64 kg foot at 1/250 s
+FOOT_LEVEL_DAMPING = 11.25  # N*m*s/rad
+ANKLE_LIMITS = (-1.2, 2.6)  # rad, foot relative to shin: a safety stop wider than hip + knee reach
 HIP_LIMITS = (-0.8, 1.1)  # rad, thigh angle relative to the hull
 KNEE_LIMITS = (-1.6, -0.1)  # rad, shin angle relative to the thigh
 
@@ -277,11 +278,7 @@ class WalkerEnv(gym.Env, EzPickle):
                 pivot = pymunk.PivotJoint(shin, foot, (0.0, -LEG_H / 2), (-FOOT_OFFSET, FOOT_HEIGHT / 2))
                 pivot.error_bias = JOINT_ERROR_BIAS
                 # Chipmunk's rotary spring measures a.angle - b.angle (the limit uses b - a).
-                spring = (
-                    pymunk.DampedRotarySpring(hull, foot, 0.0, ANKLE_STIFFNESS, ANKLE_DAMPING)
-                    if FOOT_LEVEL
-                    else pymunk.DampedRotarySpring(shin, foot, ANKLE_REST, ANKLE_STIFFNESS, ANKLE_DAMPING)
-                )
+                spring = pymunk.DampedRotarySpring(hull, foot, 0.0, FOOT_LEVEL_STIFFNESS, FOOT_LEVEL_DAMPING)
                 limit = pymunk.RotaryLimitJoint(shin, foot, *ANKLE_LIMITS)
                 # Feet are added after both legs so the body order is hull, legs, feet.
                 feet_parts.append((foot, foot_shape, pivot, spring, limit))

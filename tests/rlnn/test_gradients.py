@@ -92,13 +92,16 @@ def test_backward_accumulates_and_input_grad_flags():
         np.testing.assert_allclose(p.grad, 2 * first)  # param_grads=False leaves .grad alone
 
 
-def test_backward_does_not_modify_the_callers_gradient():
-    net = rlnn.MLP([3, 4, 4, 2], activation="relu", output_activation="sigmoid", rng_or_seed=0)
-    g = _x((5, 2)).astype(np.float32)
-    before = g.copy()
-    net(_x((5, 3)))
+def test_forward_and_backward_do_not_modify_the_callers_arrays():
+    # Sequential works in place only on its own temporaries, never on what it was given.
+    net = rlnn.Sequential(rlnn.Tanh(), rlnn.MLP([3, 4, 4, 2], activation="relu", output_activation="sigmoid",
+                                                rng_or_seed=0), rlnn.ReLU())
+    x, g = _x((5, 3)).astype(np.float32), _x((5, 2)).astype(np.float32)
+    x0, g0 = x.copy(), g.copy()
+    net(x)
     net.backward(g)
-    np.testing.assert_array_equal(g, before)
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(g, g0)
 
 
 def test_gradcheck_catches_a_wrong_gradient():
