@@ -21,5 +21,6 @@ from .td3 import DDPG, TD3, DDPGConfig, TD3Config
 
 ALGORITHMS: dict[str, type] = {"dqn": DQN, "sac": SAC, "td3": TD3, "ddpg": DDPG}
 
-__all__ = ["ALGORITHMS", "DQN", "DQNConfig", "SAC", "SACConfig", "TD3", "TD3Config", "DDPG", "DDPGConfig", "Batch", "ReplayBuffer", "OffPolicyTrainer", "EvalResult",
+__all__ = ["ALGORITHMS", "DQN", "DQNConfig", "SAC", "SACConfig", "TD3", "TD3Config", "DDPG", "DDPGConfig",
+           "Batch", "ReplayBuffer", "OffPolicyTrainer", "EvalResult",
            "evaluate", "load_agent", "save_agent"]

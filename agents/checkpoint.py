@@ -36,9 +36,13 @@ def unpack_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], modules: d
     def section(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + "/")}
 
+    policy_only = bool(meta.get("policy_only"))
     for name, module in modules.items():
+        part = section(name)
+        if policy_only and not part:
+            continue  # a policy export: target networks and critics were left out on purpose
         try:
-            module.load_state_dict(section(name))
+            module.load_state_dict(part)
         except ValueError as exc:
             raise ValueError(f"network {name!r}: {exc}") from None
     for name, opt in optimizers.items():
@@ -51,6 +55,20 @@ def save_agent(agent: Any, path: str | os.PathLike, extra: dict[str, Any] | None
     arrays, meta = agent.state_dict()
     meta = {"kind": "agent", "algo": agent.algo, **meta, **(extra or {})}
     return rlnn.save_arrays(path, arrays, meta)
+
+
+# What acting needs: the Q-network (DQN) or the actor (SAC, TD3, DDPG), and SAC's temperature.
+POLICY_SECTIONS = ("q", "actor", "log_alpha")
+
+
+def export_policy(agent: Any, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+    """Write only what ``act`` needs (no target networks, critics or optimiser state): a small
+    file to ship or render. Loading it gives identical actions; it cannot resume training."""
+    arrays, meta = agent.state_dict()
+    kept = {k: v for k, v in arrays.items() if k.split("/", 1)[0] in POLICY_SECTIONS}
+    meta = {"kind": "agent", "algo": agent.algo, **meta, **(extra or {}), "policy_only": True,
+            "optimizer_steps": {}}
+    return rlnn.save_arrays(path, kept, meta)
 
 
 def load_agent(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:

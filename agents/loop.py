@@ -10,7 +10,7 @@ Per env step::
 
 A run folder (optional) receives ``run.json`` (what was run), ``metrics.csv`` (one row per
 episode and per evaluation), ``checkpoints/step_<n>.npz`` (periodic), ``best.npz``,
-``final.npz`` and ``checkpoints/resume.npz`` (agent, replay memory, RNG states, counters).
+``final.npz``, ``policy.npz`` (only what acting needs) and ``checkpoints/resume.npz`` (agent, replay memory, RNG states, counters).
 
 Resuming is exact: every training episode resets with a seed drawn from the loop's own RNG,
 and an episode cut short by the interruption is re-entered by resetting with its seed and
@@ -34,7 +34,7 @@ import numpy as np
 
 import rlnn
 
-from .checkpoint import save_agent
+from .checkpoint import export_policy, save_agent
 from .evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate
 from .progress import ProgressBar
 from .replay import ReplayBuffer
@@ -225,6 +225,7 @@ class OffPolicyTrainer:
             save_agent(self.agent, ckpt / f"step_{self.step}.npz", extra)
         if final:
             save_agent(self.agent, self.run_dir / "final.npz", extra)
+            export_policy(self.agent, self.run_dir / "policy.npz", extra)
         agent_arrays, agent_meta = self.agent.state_dict()
         replay_arrays, replay_meta = self.replay.state_dict()
         arrays = {**{f"agent:{k}": v for k, v in agent_arrays.items()},

@@ -115,14 +115,15 @@ class SACConfig:
         return learned, init
 
 
+@dataclass(slots=True)
 class PolicySample:
     """What one pass of the squashed Gaussian policy produced and what its backward needs.
     Shapes: ``action`` (a = tanh u), ``std``, ``eps``, ``inside`` ``(B, d)``; ``log_prob`` ``(B,)``."""
-
-    __slots__ = ("action", "log_prob", "std", "eps", "inside")
-
-    def __init__(self, action, log_prob, std, eps, inside) -> None:
-        self.action, self.log_prob, self.std, self.eps, self.inside = action, log_prob, std, eps, inside
+    action: np.ndarray
+    log_prob: np.ndarray
+    std: np.ndarray
+    eps: np.ndarray
+    inside: np.ndarray
 
 
 class SAC:

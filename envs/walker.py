@@ -67,7 +67,7 @@ _set_max_force = pymunk.SimpleMotor.max_force.fset
 # --- Course -----------------------------------------------------------------------------------
 START_X = 3.0  # m from the left wall to the hull at the start
 START_PAD = 6.0  # m of level ground at the start of the rough course
-COURSE_LENGTH = 40.0  # m the hull must travel to finish
+COURSE_LENGTH = 42.0  # m; >= 4x the scripted gait's 9.8 m in TIME_LIMIT steps
 TERRAIN_TAIL = 10.0  # m of ground beyond the finish line
 INITIAL_PUSH = 5.0  # N; a random horizontal force on the hull for the first sub-step
 TIME_LIMIT = 1600  # env steps (32 s), set as max_episode_steps at registration
@@ -112,21 +112,24 @@ class WalkerEnv(gym.Env, EzPickle):
     A 2-D biped simulated with Pymunk 7 (Chipmunk): a hull and two legs, each of a thigh and a
     shin, joined by motorised hip and knee joints with angle limits. The robot has the size and
     masses of Gymnasium's BipedalWalker in SI units (hull 2.1 m long, ~5.7 kg; legs 2 x 1.13 m)
-    under gravity -10 m/s^2. Each shin ends in a flat 0.8 m foot on a passive, spring-loaded
-    ankle (400 N m/rad), so the feet lie flat and the robot can stand; feet and shins have high
-    friction. No part of the robot collides with another. The goal is to walk to the end of a course of
-    ``COURSE_LENGTH`` = 40 m, flat (``rlnn/Walker-v0``) or seeded uneven ground with bumps,
-    slopes and small steps (``rlnn/WalkerRough-v0``).
+    under gravity -10 m/s^2. Each shin ends in a flat 0.8 m foot (0.64 kg) on a free ankle pivot;
+    a passive, compliant parallel linkage (modelled as a 1500 N m/rad rotary spring between hull
+    and foot, as a belt or four-bar through the leg would be) keeps each foot parallel to the
+    hull. Standing on a flat foot therefore holds the hull level, with no sensing. Feet and shins
+    have high friction. No part of the robot collides with another. The goal is to walk to the
+    end of a course of ``COURSE_LENGTH`` = 42 m, flat (``rlnn/Walker-v0``) or seeded uneven
+    ground with bumps, slopes and small steps (``rlnn/WalkerRough-v0``).
 
     Control runs at 50 Hz; each step integrates 5 physics sub-steps of 1/250 s with 10 solver
     iterations, which keeps joints tight and feet on the surface.
 
     ## Action Space
-    ``Box(-1, 1, (4,), float32)``: torque of the hip 1, knee 1, hip 2 and knee 2 motors, as in
-    BipedalWalker: each joint's ``SimpleMotor`` is driven towards ``SPEED_HIP`` = 4 rad/s
-    (hips) or ``SPEED_KNEE`` = 6 rad/s (knees) in the sign of the action, with a maximum torque
-    of ``MOTORS_TORQUE * |action|`` = up to 80 N m. Actions outside [-1, 1] are clipped.
-    An action of the wrong shape, with a NaN or infinity, or not numeric raises ``ValueError``.
+    ``Box(-1, 1, (4,), float32)``: target speed of the hip 1, knee 1, hip 2 and knee 2 joints.
+    Each joint is a velocity-controlled, torque-limited servo: its ``SimpleMotor`` drives the
+    joint at ``action * SPEED_HIP`` = up to 4 rad/s (hips) or ``action * SPEED_KNEE`` = up to
+    6 rad/s (knees), with any torque up to ``MOTORS_TORQUE`` = 80 N m. Action 0 holds the joint
+    still. Actions outside [-1, 1] are clipped. An action of the wrong shape, with a NaN or
+    infinity, or not numeric raises ``ValueError``.
 
     ## Observation Space
     ``Box(24,) float32``, each entry of roughly unit magnitude:
@@ -145,19 +148,20 @@ class WalkerEnv(gym.Env, EzPickle):
     | 9-13  | the same for leg 2 (hip, hip speed, knee, knee speed, contact)     | | |
     | 14-23 | range-finder: vertical distance from the hull down to the ground at 0, 0.5, ..., 4.5 m ahead of the hull | m / 5, clipped | [0, 1] |
 
-    The passive ankles are not observed. Velocities are clipped to the bounds (a safety net; walking never comes close). The
+    The passive ankles and feet are not observed. Velocities are clipped to the bounds (a safety net; walking never comes close). The
     range-finder beams are vertical, so with a height-field terrain the reading is exact and costs
     one interpolation instead of ten ray casts.
 
     ## Rewards
     As in BipedalWalker, a shaping potential ``300 * x / COURSE_LENGTH - 5 * |hull angle|``
     (``x``: metres travelled by the hull) is differenced every step, so walking the whole course
-    is worth ~300 and staying level is encouraged; applying torque costs
-    ``0.028 * sum(|action|)`` per step. If the hull touches the ground the step's reward is
-    -100 and the episode terminates.
+    is worth ~300 and staying level is encouraged; effort costs ``0.028 * sum(|action|)`` per
+    step (the commanded joint speeds, as BipedalWalker charges its torque commands). If the hull
+    touches the ground the step's reward is -100 and the episode terminates.
 
     ## Starting State
-    The robot stands upright on level ground ``START_X`` = 3 m from the left wall and gets a
+    The robot stands upright on level ground ``START_X`` = 3 m from the left wall (legs 0.05 rad
+    apart, knees bent 0.1 rad, shins near vertical, feet flat) and gets a
     small random horizontal push (uniform in +-5 N for the first sub-step).
 
     ## Episode End
@@ -173,7 +177,28 @@ class WalkerEnv(gym.Env, EzPickle):
     from the seed; ``course_length`` changes the distance to the finish line.
 
     ## Version History
-    * v0: Initial version (Pymunk 7.3, Gymnasium 1.x).
+    * v0: Initial version (Pymunk 7.3, Gymnasium 1.x). Design notes (issue 5 and the rule that
+      the body, motors or reward change if the robot cannot be taught to walk, with the reason):
+
+      - Motors: velocity-controlled, torque-limited joints instead of BipedalWalker's
+        bang-bang torque motors (speed in the sign of the action, torque limit proportional to
+        it). Driving the light legs at full speed with a torque set by a PD servo oscillated at
+        50 Hz, and no scripted gait stayed up. A velocity servo is what real robot joints and
+        most simulators provide; a proportional position loop on top is stable without a
+        derivative term, and the learning task is no easier to game: action 0 now holds a
+        joint instead of letting it go limp.
+      - Feet: the first draft's feet sat on passive spring ankles (400 N m/rad about the shin).
+        Then nothing but the ankle spring resisted the whole robot pitching about the stance
+        foot, the hull tilted with the stance hip and every open-loop gait (about 5,000 tried
+        by random search and CEM, including ankle stiffness, foot and hull mass) fell or
+        shuffled. With the foot held parallel to the hull by a compliant linkage, a flat
+        stance foot fixes the hull's pitch, so joint angles alone set the posture and an
+        open-loop gait walks; the linkage gives way (spring) so landing on a heel or a slope
+        still rocks the hull, which a policy must handle.
+      - Course: ``COURSE_LENGTH`` = 42 m, at least 4x the 9.8 m that the scripted gait of
+        ``envs/gait.py`` covers in ``TIME_LIMIT`` = 1600 steps (32 s; 6.0 m in 1000 steps). A
+        policy must average 1.31 m/s to finish; open-loop sine gaits of this body already
+        reach about 1.1 m/s, and a joint speed of 4 rad/s on 2.3 m legs allows much more.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": FPS}
@@ -264,8 +289,8 @@ class WalkerEnv(gym.Env, EzPickle):
                 shape.filter = no_self
             space.add(thigh, shin, *leg_shapes)
             if FOOT_LENGTH > 0:
-                # A flat foot on a passive, spring-loaded ankle: it lies flat on the ground
-                # whatever the shin's angle, and the spring resists the body tipping over.
+                # A flat foot on a free ankle pivot, held parallel to the hull by a compliant
+                # linkage (the spring below): standing on it holds the hull level.
                 foot = pymunk.Body()
                 foot.angle = 0.0
                 ankle = shin.local_to_world((0.0, -LEG_H / 2))
@@ -277,7 +302,7 @@ class WalkerEnv(gym.Env, EzPickle):
                 foot_shape.filter = no_self
                 pivot = pymunk.PivotJoint(shin, foot, (0.0, -LEG_H / 2), (-FOOT_OFFSET, FOOT_HEIGHT / 2))
                 pivot.error_bias = JOINT_ERROR_BIAS
-                # Chipmunk's rotary spring measures a.angle - b.angle (the limit uses b - a).
+                # Chipmunk's rotary spring measures a.angle - b.angle: rest 0 = foot parallel to hull.
                 spring = pymunk.DampedRotarySpring(hull, foot, 0.0, FOOT_LEVEL_STIFFNESS, FOOT_LEVEL_DAMPING)
                 limit = pymunk.RotaryLimitJoint(shin, foot, *ANKLE_LIMITS)
                 # Feet are added after both legs so the body order is hull, legs, feet.

@@ -126,3 +126,16 @@ def test_learns_cartpole_with_a_small_budget():
     OffPolicyTrainer(agent, "CartPole-v1", 20000, seed=0, progress=False).run()
     result = evaluate(lambda o: agent.act(o), gym.make("CartPole-v1"), episodes=10)
     assert result.mean_return >= 100, result.returns
+
+
+def test_policy_export_is_small_and_acts_identically(tmp_path):
+    from agents.checkpoint import export_policy
+    agent = DQN(CARTPOLE.observation_space, CARTPOLE.action_space, SMALL, seed=0)
+    OffPolicyTrainer(agent, "CartPole-v1", 400, seed=0, progress=False).run()
+    save_agent(agent, tmp_path / "full.npz")
+    export_policy(agent, tmp_path / "policy.npz")
+    assert (tmp_path / "policy.npz").stat().st_size < 0.4 * (tmp_path / "full.npz").stat().st_size
+    loaded, meta = load_agent(tmp_path / "policy.npz")
+    assert meta["policy_only"]
+    obs = np.random.default_rng(1).standard_normal((128, 4)).astype(np.float32)
+    np.testing.assert_array_equal(agent.act(obs), loaded.act(obs))

@@ -1,0 +1,253 @@
+"""rlnn vs Stable-Baselines3 (PyTorch CPU) on the same machine, in one invocation.
+
+    pip install -e '.[bench]'
+    python -m experiments.benchmarks.compare_sb3 --seeds 3 --md results.md --json results.json
+
+Tasks, with rl-baselines3-zoo's hyperparameters on both sides: DQN CartPole-v1 50k steps,
+SAC Pendulum-v1 20k, TD3 Pendulum-v1 20k. Every run is a fresh subprocess (so thread settings
+and imports start clean); the two libraries alternate run by run (rlnn first for even seeds,
+SB3 first for odd ones) so background load hits both alike. Each run reports its wall time,
+env steps per second, number of gradient updates and the mean return of 20 deterministic
+evaluation episodes (the same seeds for both libraries).
+
+Threads: a short calibration run per library, task and thread count (1, 2) picks each
+library's faster setting (BLAS threads through threadpoolctl for rlnn, ``torch.set_num_threads``
+for PyTorch); the full runs use it, and the table states it.
+
+The matmul floor of a run is the FLOPs its updates must do (the matrix products of the
+forward and backward passes that the algorithm needs, counted from the layer sizes) divided
+by the machine's measured float32 matmul throughput at that thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+TASKS: dict[str, dict[str, Any]] = {
+    "dqn-cartpole": {"algo": "dqn", "env_id": "CartPole-v1", "steps": 50_000,
+                     # SB3's DQN has no Double-DQN: turn ours off so both do the same work.
+                     "rlnn_overrides": {"double_q": False}},
+    "sac-pendulum": {"algo": "sac", "env_id": "Pendulum-v1", "steps": 20_000, "rlnn_overrides": {}},
+    "td3-pendulum": {"algo": "td3", "env_id": "Pendulum-v1", "steps": 20_000, "rlnn_overrides": {}},
+}
+EVAL_EPISODES = 20
+
+
+def zoo_hyperparameters(task: str) -> dict[str, Any]:
+    from experiments.configs import tuned_config
+    spec = TASKS[task]
+    return dict(tuned_config(spec["algo"], spec["env_id"])["hyperparameters"])
+
+
+# -- FLOPs the updates must do ------------------------------------------------------------------
+
+def _layers(sizes: list[int]) -> list[tuple[int, int]]:
+    return list(zip(sizes[:-1], sizes[1:]))
+
+
+def mlp_forward_flops(batch: int, sizes: list[int]) -> int:
+    return sum(2 * batch * i * o for i, o in _layers(sizes))
+
+
+def mlp_backward_flops(batch: int, sizes: list[int], weights: bool = True, first_input: bool = False) -> int:
+    """dW for every layer (if ``weights``) plus dX for every layer but the first (unless asked)."""
+    layers = _layers(sizes)
+    flops = sum(2 * batch * i * o for i, o in layers) if weights else 0
+    flops += sum(2 * batch * i * o for i, o in layers[1:])
+    if first_input:
+        flops += 2 * batch * layers[0][0] * layers[0][1]
+    return flops
+
+
+def flops_per_update(task: str, obs_dim: int, act_dim: int, hp: dict[str, Any]) -> float:
+    b, arch = hp["batch_size"], hp["net_arch"]
+    algo = TASKS[task]["algo"]
+    if algo == "dqn":   # target forward on s', online forward on s, backward
+        q = [obs_dim, *arch, act_dim]
+        return mlp_forward_flops(b, q) * 2 + mlp_backward_flops(b, q)
+    actor = [obs_dim, *arch, act_dim * (2 if algo == "sac" else 1)]
+    critic = [obs_dim + act_dim, *arch, 1]
+    critic_step = (mlp_forward_flops(b, actor) + 2 * mlp_forward_flops(b, critic)      # target on s'
+                   + 2 * (mlp_forward_flops(b, critic) + mlp_backward_flops(b, critic)))  # twin critics
+    actor_step = (mlp_forward_flops(b, actor) + mlp_backward_flops(b, actor)
+                  + (2 if algo == "sac" else 1) * (mlp_forward_flops(b, critic)
+                                                   + mlp_backward_flops(b, critic, weights=False, first_input=True)))
+    if algo == "td3":
+        actor_step /= hp.get("policy_delay", 2)
+    return critic_step + actor_step
+
+
+# -- one run (in a subprocess) ------------------------------------------------------------------
+
+def run_rlnn(task: str, seed: int, threads: int, steps: int) -> dict[str, Any]:
+    import gymnasium as gym
+
+    import agents
+    from agents.loop import OffPolicyTrainer
+
+    spec = TASKS[task]
+    hp = {**zoo_hyperparameters(task), **spec["rlnn_overrides"]}
+    env = gym.make(spec["env_id"])
+    agent = agents.ALGORITHMS[spec["algo"]](env.observation_space, env.action_space, hp, seed=seed)
+    trainer = OffPolicyTrainer(agent, spec["env_id"], steps, seed, progress=False, blas_threads=threads)
+    start = time.perf_counter()
+    trainer.run()
+    wall = time.perf_counter() - start
+    return {"wall_s": wall, "updates": agent.n_updates, "policy": lambda o: agent.act(o, deterministic=True)}
+
+
+def run_sb3(task: str, seed: int, threads: int, steps: int) -> dict[str, Any]:
+    import gymnasium as gym
+    import numpy as np
+    import stable_baselines3 as sb3
+    import torch
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    torch.set_num_threads(threads)
+    spec = TASKS[task]
+    hp = zoo_hyperparameters(task)
+    env = gym.make(spec["env_id"])
+    common = {k: hp[k] for k in ("learning_rate", "buffer_size", "learning_starts", "batch_size", "gamma",
+                                 "train_freq", "gradient_steps") if k in hp}
+    policy_kwargs = {"net_arch": hp["net_arch"]}
+    if spec["algo"] == "dqn":
+        model = sb3.DQN("MlpPolicy", env, **common, target_update_interval=hp["target_update_interval"],
+                        exploration_fraction=hp["exploration_fraction"],
+                        exploration_final_eps=hp["exploration_final_eps"], policy_kwargs=policy_kwargs,
+                        seed=seed, device="cpu")
+    elif spec["algo"] == "sac":
+        model = sb3.SAC("MlpPolicy", env, **common, tau=hp["tau"], ent_coef=hp["ent_coef"],
+                        policy_kwargs=policy_kwargs, seed=seed, device="cpu")
+    else:
+        n = env.action_space.shape[0]
+        noise = NormalActionNoise(np.zeros(n), hp["action_noise"] * np.ones(n))
+        model = sb3.TD3("MlpPolicy", env, **common, tau=hp["tau"], policy_delay=hp["policy_delay"],
+                        target_policy_noise=hp["target_noise"], target_noise_clip=hp["noise_clip"],
+                        action_noise=noise, policy_kwargs=policy_kwargs, seed=seed, device="cpu")
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    wall = time.perf_counter() - start
+    return {"wall_s": wall, "updates": int(model._n_updates),
+            "policy": lambda o: model.predict(o, deterministic=True)[0]}
+
+
+def one_run(lib: str, task: str, seed: int, threads: int, steps: int) -> dict[str, Any]:
+    import gymnasium as gym
+
+    from agents.evaluation import evaluate
+    from agents.loop import blas_thread_limit
+
+    limiter = blas_thread_limit(threads)  # numpy's BLAS for both (SB3 uses numpy too)
+    result = (run_rlnn if lib == "rlnn" else run_sb3)(task, seed, threads, steps)
+    policy = result.pop("policy")
+    ev = evaluate(policy, gym.make(TASKS[task]["env_id"]), EVAL_EPISODES)
+    if limiter is not None:
+        limiter.restore_original_limits()
+    env = gym.make(TASKS[task]["env_id"])
+    obs_dim = env.observation_space.shape[0]
+    act_dim = env.action_space.shape[0] if hasattr(env.action_space, "shape") and env.action_space.shape else int(env.action_space.n)
+    return {"lib": lib, "task": task, "seed": seed, "threads": threads, "steps": steps, **result,
+            "steps_per_s": steps / result["wall_s"], "eval_mean_return": ev.mean_return,
+            "eval_std_return": ev.std_return,
+            "flops_per_update": flops_per_update(task, obs_dim, act_dim, zoo_hyperparameters(task))}
+
+
+def spawn(lib: str, task: str, seed: int, threads: int, steps: int) -> dict[str, Any]:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads)}
+    cmd = [sys.executable, "-m", "experiments.benchmarks.compare_sb3", "--one", lib, task, str(seed), str(threads),
+           str(steps)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# -- the whole comparison -------------------------------------------------------------------------
+
+def calibrate(task: str, lib: str, thread_options: list[int], steps: int) -> tuple[int, dict[int, float]]:
+    """Time a short run per thread count; return the fastest count and every per-update time."""
+    per_update = {}
+    for t in thread_options:
+        r = spawn(lib, task, 0, t, steps)
+        per_update[t] = r["wall_s"] / max(r["updates"], 1)
+    return min(per_update, key=per_update.get), per_update
+
+
+def markdown(rows: list[dict[str, Any]], peaks: dict[int, float]) -> str:
+    lines = ["| task | seed | lib | threads | wall s | steps/s | updates | eval return (20 ep) | floor s | wall / floor |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        floor = r["updates"] * r["flops_per_update"] / (peaks[r["threads"]] * 1e9)
+        lines.append(f"| {r['task']} | {r['seed']} | {r['lib']} | {r['threads']} | {r['wall_s']:.1f} | "
+                     f"{r['steps_per_s']:.0f} | {r['updates']} | {r['eval_mean_return']:.1f} ± {r['eval_std_return']:.1f} | "
+                     f"{floor:.1f} | {r['wall_s'] / floor:.2f} |")
+    lines += ["", "| task | rlnn median wall s | SB3 median wall s | SB3 / rlnn | rlnn return (mean over seeds) | SB3 return |",
+              "|---|---|---|---|---|---|"]
+    for task in dict.fromkeys(r["task"] for r in rows):
+        mine = [r for r in rows if r["task"] == task and r["lib"] == "rlnn"]
+        theirs = [r for r in rows if r["task"] == task and r["lib"] == "sb3"]
+        if not mine or not theirs:
+            continue
+        w_m = statistics.median(r["wall_s"] for r in mine)
+        w_t = statistics.median(r["wall_s"] for r in theirs)
+        lines.append(f"| {task} | {w_m:.1f} | {w_t:.1f} | {w_t / w_m:.2f}x | "
+                     f"{statistics.mean(r['eval_mean_return'] for r in mine):.1f} | "
+                     f"{statistics.mean(r['eval_mean_return'] for r in theirs):.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--one", nargs=5, metavar=("LIB", "TASK", "SEED", "THREADS", "STEPS"), help=argparse.SUPPRESS)
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threads", default="1,2", help="thread counts to calibrate over")
+    parser.add_argument("--calibration-steps", type=int, default=3000)
+    parser.add_argument("--json")
+    parser.add_argument("--md")
+    args = parser.parse_args(argv)
+    if args.one:
+        lib, task, seed, threads, steps = args.one
+        print(json.dumps(one_run(lib, task, int(seed), int(threads), int(steps))))
+        return 0
+    from experiments.bench_nn import matmul_peak_gflops
+
+    thread_options = [int(t) for t in args.threads.split(",")]
+    peaks = {t: matmul_peak_gflops(threads=t) for t in thread_options}
+    print(f"float32 matmul peak: " + ", ".join(f"{t} thread(s) {g:.1f} GFLOP/s" for t, g in peaks.items()), flush=True)
+    rows, calibration = [], {}
+    for task in args.tasks.split(","):
+        best = {}
+        for lib in ("rlnn", "sb3"):
+            # calibration must reach the updates: run past learning_starts
+            steps = args.calibration_steps + zoo_hyperparameters(task)["learning_starts"]
+            best[lib], calibration[f"{task}/{lib}"] = calibrate(task, lib, thread_options, steps)
+            print(f"{task} {lib}: s/update by threads {calibration[f'{task}/{lib}']} -> {best[lib]}", flush=True)
+        for seed in range(args.seeds):
+            order = ("rlnn", "sb3") if seed % 2 == 0 else ("sb3", "rlnn")
+            for lib in order:
+                row = spawn(lib, task, seed, best[lib], TASKS[task]["steps"])
+                rows.append(row)
+                print(f"{task} seed {seed} {lib}: {row['wall_s']:.1f} s, return {row['eval_mean_return']:.1f}", flush=True)
+    table = markdown(rows, peaks)
+    print(table)
+    meta = {"machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg()}, "matmul_peak_gflops": peaks,
+            "calibration_s_per_update": calibration, "runs": rows}
+    if args.json:
+        Path(args.json).write_text(json.dumps(meta, indent=2))
+    if args.md:
+        Path(args.md).write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
