@@ -21,6 +21,21 @@ from .td3 import DDPG, TD3, DDPGConfig, TD3Config
 
 ALGORITHMS: dict[str, type] = {"dqn": DQN, "sac": SAC, "td3": TD3, "ddpg": DDPG}
 
-__all__ = ["ALGORITHMS", "DQN", "DQNConfig", "SAC", "SACConfig", "TD3", "TD3Config", "DDPG", "DDPGConfig",
-           "Batch", "ReplayBuffer", "OffPolicyTrainer", "EvalResult",
-           "evaluate", "load_agent", "save_agent"]
+__all__ = [
+           "ALGORITHMS",
+           "DDPG",
+           "DQN",
+           "SAC",
+           "TD3",
+           "Batch",
+           "DDPGConfig",
+           "DQNConfig",
+           "EvalResult",
+           "OffPolicyTrainer",
+           "ReplayBuffer",
+           "SACConfig",
+           "TD3Config",
+           "evaluate",
+           "load_agent",
+           "save_agent",
+]

@@ -26,8 +26,9 @@ import math
 import signal
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -59,7 +60,7 @@ class OffPolicyTrainer:
                  env_kwargs: dict[str, Any] | None = None, run_dir: str | Path | None = None,
                  eval_freq: int = 0, eval_episodes: int = 10, checkpoint_freq: int = 0,
                  progress: bool = True, log: Callable[[str], None] | None = None,
-                 run_info: dict[str, Any] | None = None, blas_threads: int | None = 1,
+                 run_info: dict[str, Any] | None = None, blas_threads: int | str | None = "auto",
                  on_eval: Callable[[OffPolicyTrainer, EvalResult], None] | None = None) -> None:
         self.blas_threads = blas_threads
         self.on_eval = on_eval  # e.g. report to a hyperparameter-search scheduler
@@ -106,14 +107,15 @@ class OffPolicyTrainer:
                 self._write_run_info()
         bar = ProgressBar(self.total_steps, start=self.step, enabled=self.progress)
         previous_handler = self._install_sigint()
-        threads = blas_thread_limit(self.blas_threads)
+        threads = blas_thread_limit(choose_blas_threads(agent.config) if self.blas_threads == "auto"
+                                    else self.blas_threads)
         t_start = time.perf_counter()
         metric_sums: dict[str, float] = {}
         metric_count = 0
         try:
             while self.step < end and not self._stop_requested:
                 action = agent.explore(self.obs, self.step)
-                next_obs, reward, terminated, truncated, info = self.env.step(action)
+                next_obs, reward, terminated, truncated, _ = self.env.step(action)
                 replay.add(self.obs, action, reward, next_obs, terminated, truncated)
                 self.obs = next_obs
                 self.step += 1
@@ -202,7 +204,8 @@ class OffPolicyTrainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         info = {"algo": self.agent.algo, "env_id": self.env_id, "env_kwargs": self.env_kwargs, "seed": self.seed,
                 "total_steps": self.total_steps, "eval_freq": self.eval_freq, "eval_episodes": self.eval_episodes,
-                "checkpoint_freq": self.checkpoint_freq, "config": _config_dict(self.agent.config), **self.run_info}
+                "checkpoint_freq": self.checkpoint_freq, "blas_threads": self.blas_threads,
+                "config": _config_dict(self.agent.config), **self.run_info}
         (self.run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
 
     def _write_metrics(self, row: dict[str, Any]) -> None:
@@ -256,11 +259,12 @@ class OffPolicyTrainer:
         replay_arrays = {k[len("replay:"):]: v for k, v in arrays.items() if k.startswith("replay:")}
         agent = ALGORITHMS[meta["algo"]].from_state_dict(agent_arrays, meta["agent"])
         extra = {k: v for k, v in info.items() if k not in ("algo", "env_id", "env_kwargs", "seed", "total_steps",
-                                                            "eval_freq", "eval_episodes", "checkpoint_freq", "config")}
+                                                            "eval_freq", "eval_episodes", "checkpoint_freq", "config",
+                                                            "blas_threads")}
         trainer = cls(agent, info["env_id"], info["total_steps"], info["seed"], env_kwargs=info["env_kwargs"],
                       run_dir=run_dir, eval_freq=info["eval_freq"], eval_episodes=info["eval_episodes"],
                       checkpoint_freq=info["checkpoint_freq"], progress=progress, log=log, run_info=extra,
-                      on_eval=on_eval)
+                      on_eval=on_eval, blas_threads=info.get("blas_threads", "auto"))
         trainer.replay.load_state_dict(replay_arrays, meta["replay"])
         t = meta["trainer"]
         trainer.step, trainer.episode = int(t["step"]), int(t["episode"])
@@ -293,6 +297,18 @@ class OffPolicyTrainer:
             writer = csv.DictWriter(f, fieldnames=list(header))
             writer.writeheader()
             writer.writerows(kept)
+
+
+def choose_blas_threads(config: Any) -> int:
+    """BLAS threads for an agent's updates, from their size alone (so a seed still fixes the
+    run): 2 where the matrices are big enough to share (batch × widest layer² ≥ 2^24, e.g.
+    batch 256 with 256-wide layers), 1 otherwise. On a machine whose cores are already busy,
+    pass ``blas_threads=1``: spinning BLAS threads then cost far more than they give."""
+    import os
+
+    width = max(getattr(config, "net_arch", [64]) or [64])
+    big = getattr(config, "batch_size", 64) * width * width >= 2**24
+    return min(os.cpu_count() or 1, 2) if big else 1
 
 
 def blas_thread_limit(threads: int | None):

@@ -66,13 +66,12 @@ def _make_env(env_id: str, **kwargs: Any):
 
 def cmd_train(args: argparse.Namespace) -> int:
     import agents
+    import envs  # noqa: F401
     from agents.config import config_from_dict
     from agents.loop import OffPolicyTrainer
     from experiments.configs import load_config_file, tuned_config
 
-    import envs  # noqa: F401
-
-    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    log = lambda msg: print(msg, file=sys.stderr)
     if args.seeds:
         from experiments.sweep import cmd_train_seeds
         return cmd_train_seeds(args)
@@ -110,13 +109,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     trainer = OffPolicyTrainer(agent, args.env_id, total, args.seed, env_kwargs=env_kwargs, run_dir=out,
                                eval_freq=eval_freq, eval_episodes=int(file_config.get("eval_episodes", 10)),
                                checkpoint_freq=args.checkpoint_freq or max(total // 5, 1),
-                               progress=not args.quiet, log=log,
+                               progress=not args.quiet, log=log, blas_threads=_threads(args.blas_threads),
                                run_info={"command": " ".join(["rlnn", *sys.argv[1:]]),
                                          "config_source": str(args.config or file_config.get("source", "defaults"))})
     summary = trainer.run()
     _finish_run(trainer, args)
     print(json.dumps(summary))
     return 0
+
+
+def _threads(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        _fail(f"--blas-threads takes a positive number or 'auto', got {value!r}")
+    return int(value)
 
 
 def _finish_run(trainer: Any, args: argparse.Namespace) -> None:
@@ -130,7 +137,7 @@ def _finish_run(trainer: Any, args: argparse.Namespace) -> None:
         try:
             env = _make_env(trainer.env_id, render_mode="rgb_array", **trainer.env_kwargs)
             record_gif(lambda o: trainer.agent.act(o, deterministic=True), env, trainer.run_dir / "episode.gif")
-        except Exception as exc:  # rendering is a bonus: a headless env without rgb_array still trains
+        except Exception as exc:  # noqa: BLE001  (a GIF is a bonus: an env that cannot render still trained)
             print(f"rlnn: no GIF ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
@@ -174,7 +181,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if not env_id:
         _fail(f"{path} does not record its environment; pass --env ENV_ID")
     seed = EVAL_SEED_OFFSET if args.seed is None else args.seed
-    policy = lambda o: agent.act(o, deterministic=True)  # noqa: E731
+    policy = lambda o: agent.act(o, deterministic=True)
     if args.window:
         env = _make_env(env_id, render_mode="human", **meta.get("env_kwargs", {}))
         for i in range(args.episodes):
@@ -244,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-freq", type=int, help="env steps between checkpoints")
     train.add_argument("--resume", metavar="DIR", help="continue an interrupted run")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--blas-threads", default="auto",
+                       help="BLAS threads for the updates: a number, or 'auto' (2 for large updates, else 1)")
     train.add_argument("--no-gif", action="store_true", help="skip the GIF of an episode at the end")
     train.set_defaults(func=cmd_train)
 

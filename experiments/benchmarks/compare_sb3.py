@@ -22,6 +22,7 @@ by the machine's measured float32 matmul throughput at that thread count.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -50,7 +51,7 @@ def zoo_hyperparameters(task: str) -> dict[str, Any]:
 # -- FLOPs the updates must do ------------------------------------------------------------------
 
 def _layers(sizes: list[int]) -> list[tuple[int, int]]:
-    return list(zip(sizes[:-1], sizes[1:]))
+    return list(itertools.pairwise(sizes))
 
 
 def mlp_forward_flops(batch: int, sizes: list[int]) -> int:
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
     thread_options = [int(t) for t in args.threads.split(",")]
     peaks = {t: matmul_peak_gflops(threads=t) for t in thread_options}
-    print(f"float32 matmul peak: " + ", ".join(f"{t} thread(s) {g:.1f} GFLOP/s" for t, g in peaks.items()), flush=True)
+    print("float32 matmul peak: " + ", ".join(f"{t} thread(s) {g:.1f} GFLOP/s" for t, g in peaks.items()), flush=True)
     rows, calibration = [], {}
     for task in args.tasks.split(","):
         best = {}

@@ -34,7 +34,7 @@ def test_td_loss_gradient_matches_finite_differences(loss):
     def loss_value() -> float:
         return agent.td_loss(batch, target)[0]
 
-    _, grad_q, q = agent.td_loss(batch, target)
+    _, grad_q, _ = agent.td_loss(batch, target)
     # only the taken action's Q-value receives gradient
     assert np.count_nonzero(grad_q) <= len(batch.actions)
     assert np.all(grad_q[np.arange(8), 1 - batch.actions] == 0)
