@@ -19,7 +19,7 @@ A spec (TOML)::
     eval_episodes = 10
     metric = "eval_mean_return"      # or "eval_std_return"
     mode = "max"                     # or "min"
-    num_samples = 1                  # samples of the random entries, for every grid point
+    num_samples = 1                  # configurations drawn from the random entries; each runs every grid point
     [config]                         # fixed hyperparameters, over the tuned config file
     net_arch = [64, 64]
     [search]                         # grid / choice / uniform / loguniform
@@ -37,7 +37,9 @@ of the final evaluation for each configuration, and the best configuration) and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import logging
 import math
@@ -192,6 +194,10 @@ def parse_spec(data: dict[str, Any], where: str = "spec") -> SweepSpec:
     budget = data.get("time_budget_s")
     if budget is not None and (not isinstance(budget, (int, float)) or isinstance(budget, bool) or budget <= 0):
         raise SpecError(f"{where}: time_budget_s must be a positive number of seconds, got {budget!r}")
+    random_entries = [k for k, v in data.get("search", {}).items() if not (isinstance(v, dict) and "grid" in v)]
+    if data.get("num_samples", 1) != 1 and not random_entries:
+        raise SpecError(f"{where}: num_samples draws choice/uniform/loguniform entries and [search] has none; "
+                        f"vary seeds with seed = {{grid = [0, 1, 2]}}")
     name = data.get("name", f"{algo}_{env_id}")
     if not isinstance(name, str) or not re.fullmatch(r"[\w.\-]+", name):
         raise SpecError(f"{where}: name must be letters, digits, '_', '-' or '.', got {name!r}")
@@ -208,18 +214,36 @@ def parse_spec(data: dict[str, Any], where: str = "spec") -> SweepSpec:
         config_source=str(tuned.get("source", "defaults")) if tuned else "defaults")
 
 
-def sample_point(spec: SweepSpec) -> dict[str, Any]:
-    """One point of the search space (first grid/choice value, middle of each range)."""
-    point = {}
-    for key, entry in spec.search.items():
-        (kind, values), = entry.items()
-        if kind in ("grid", "choice"):
-            point[key] = values[0]
-        elif kind == "uniform":
-            point[key] = (values[0] + values[1]) / 2
-        else:
-            point[key] = math.sqrt(values[0] * values[1])
-    return point
+def draw_samples(spec: SweepSpec) -> list[dict[str, Any]]:
+    """The ``num_samples`` random configurations (choice / uniform / loguniform entries).
+
+    Drawn here, with a fixed seed, rather than by Tune: Tune would draw new values for every grid
+    point, and a configuration is only comparable across seeds if every seed trains the same one."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for _ in range(spec.num_samples):
+        sample: dict[str, Any] = {}
+        for key, entry in spec.search.items():
+            (kind, values), = entry.items()
+            if kind == "choice":
+                sample[key] = values[int(rng.integers(len(values)))]
+            elif kind == "uniform":
+                sample[key] = float(rng.uniform(values[0], values[1]))
+            elif kind == "loguniform":
+                sample[key] = float(math.exp(rng.uniform(math.log(values[0]), math.log(values[1]))))
+        samples.append(sample)
+    return samples
+
+
+def flat_params(config: dict[str, Any]) -> dict[str, Any]:
+    """A trial's Tune config (grid values, and the drawn sample under ``"sample"``) as one flat dict."""
+    return {**{k: v for k, v in config.items() if k != "sample"}, **config.get("sample", {})}
+
+
+def _hyperparameters(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
+    return {**spec.config, **{k: v for k, v in params.items() if k != "seed"}}
 
 
 def make_agent(spec: SweepSpec, params: dict[str, Any]) -> Any:
@@ -228,9 +252,8 @@ def make_agent(spec: SweepSpec, params: dict[str, Any]) -> Any:
     from agents.config import config_from_dict
     from experiments.cli import _make_env
 
-    hyper = {**spec.config, **{k: v for k, v in params.items() if k != "seed"}}
     agent_cls = agents.ALGORITHMS[spec.algo]
-    config = config_from_dict(agent_cls.Config, hyper)
+    config = config_from_dict(agent_cls.Config, _hyperparameters(spec, params))
     env = _make_env(spec.env_id, **spec.env_kwargs)
     try:
         return agent_cls(env.observation_space, env.action_space, config, seed=int(params.get("seed", spec.seed)))
@@ -241,10 +264,17 @@ def make_agent(spec: SweepSpec, params: dict[str, Any]) -> Any:
 def check_spec(spec: SweepSpec) -> None:
     """Build the agent with a sample of the space: unknown or ill-typed hyperparameters (and a
     bad env id) fail here, in one line, before Ray starts."""
-    if "seed" in spec.search and any(k not in ("grid", "choice") for k in spec.search["seed"]):
-        raise SpecError("search.seed must be a grid or a choice of integers")
+    import agents
+    from agents.config import config_from_dict
+
+    if "seed" in spec.search and "grid" not in spec.search["seed"]:
+        raise SpecError(f"sweep {spec.name!r}: search.seed must be a grid of integers, e.g. seed = {{grid = [0, 1]}}")
+    first_grid_point = {k: e["grid"][0] for k, e in spec.search.items() if "grid" in e}
     try:
-        make_agent(spec, sample_point(spec))
+        samples = draw_samples(spec)
+        for sample in samples[1:]:  # cheap: every drawn configuration is type-checked
+            config_from_dict(agents.ALGORITHMS[spec.algo].Config, _hyperparameters(spec, sample))
+        make_agent(spec, {**first_grid_point, **samples[0]})  # also the env id and the agent's own checks
     except ValueError as exc:
         raise SpecError(f"sweep {spec.name!r}: {exc}") from None
 
@@ -262,7 +292,7 @@ def trial_name(trial: Any) -> str:
     """``00003_seed=1_learning_rate=0.00123``: the trial's index and its sampled values. Ray keeps
     trial ids across a restore, so a resumed trial finds its run folder again."""
     index = str(trial.trial_id).rsplit("_", 1)[-1]
-    slug = "_".join(f"{k}={_short(v)}" for k, v in sorted(trial.config.items()))
+    slug = "_".join(f"{k}={_short(v)}" for k, v in sorted(flat_params(trial.config).items()))
     return re.sub(r"[^\w.=\-]", "", f"{index}_{slug}" if slug else index)[:120]
 
 
@@ -280,7 +310,7 @@ def _eval_report(step: int, episodes: int, mean: float, std: float) -> dict[str,
             "episodes": int(episodes)}
 
 
-def run_trial(params: dict[str, Any], spec: dict[str, Any], trials_dir: str) -> None:
+def run_trial(tune_config: dict[str, Any], spec: dict[str, Any], trials_dir: str) -> None:
     """The Ray Tune function trainable: one ordinary training run, reporting its evaluations.
 
     Restarted after an interruption, it continues from ``checkpoints/resume.npz`` if the run got
@@ -291,11 +321,15 @@ def run_trial(params: dict[str, Any], spec: dict[str, Any], trials_dir: str) -> 
     from experiments.cli import _finish_run
 
     sweep = SweepSpec(**spec)
+    params = flat_params(tune_config)
     name = tune.get_context().get_trial_name()
     run_dir = Path(trials_dir) / name
 
     def report(trainer: Any, result: Any) -> None:
-        tune.report(_eval_report(trainer.step, trainer.episode, result.mean_return, result.std_return))
+        # The evaluation at the last step is reported after run() returns: a scheduler decision
+        # to stop on it must not cut the run before final.npz is written.
+        if trainer.step < trainer.total_steps:
+            tune.report(_eval_report(trainer.step, trainer.episode, result.mean_return, result.std_return))
 
     if (run_dir / "checkpoints" / "resume.npz").is_file():
         trainer = OffPolicyTrainer.resume(run_dir, progress=False, on_eval=report)
@@ -310,13 +344,12 @@ def run_trial(params: dict[str, Any], spec: dict[str, Any], trials_dir: str) -> 
             run_info={"sweep": sweep.name, "trial": name, "params": params, "config_source": sweep.config_source})
     trainer.run()
     last = _last_eval_row(run_dir)
-    if last is not None and int(last["step"]) == trainer.step:
-        # Already evaluated at the last step (maybe before a restart): report it again as the final result.
-        tune.report(_eval_report(trainer.step, trainer.episode, float(last["eval_mean_return"]),
-                                 float(last["eval_std_return"])))
-    else:
-        trainer._evaluate(0.0)  # the final evaluation; its on_eval hook reports it
+    if last is None or int(last["step"]) != trainer.step:
+        trainer._evaluate(0.0)  # no evaluation at the last step (eval_freq does not divide it): one more
+        last = _last_eval_row(run_dir)
     _finish_run(trainer, argparse.Namespace(no_gif=True))  # curve.png, as rlnn train writes
+    tune.report(_eval_report(trainer.step, trainer.episode, float(last["eval_mean_return"]),
+                             float(last["eval_std_return"])))
 
 
 # -- summary ----------------------------------------------------------------------------------
@@ -389,8 +422,9 @@ def _params_text(params: dict[str, Any]) -> str:
 
 def summary_markdown(summary: dict[str, Any]) -> str:
     """The summary as Markdown: trials, then configurations over seeds, then the best one."""
-    lines = [f"## Sweep {summary['name']}: {summary['algo']} on {summary['env_id']}, "
-             f"{len(summary['trials'])} trial(s) x {summary['total_steps']} steps", "",
+    title = (f"## Sweep {summary['name']}: {summary['algo']} on {summary['env_id']}, "
+             f"{len(summary['trials'])} trial(s) x {summary['total_steps']} steps")
+    lines = [title, "",
              "| trial | params | steps | final eval (mean ± std over episodes) | best eval | status |",
              "|---|---|---:|---:|---:|---|"]
     for t in summary["trials"]:
@@ -403,22 +437,22 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {_params_text(g['params'])} | {', '.join(map(str, g['seeds']))} | {_pm(g['mean'], g['std'])} |")
     best = summary["best"]
     if best is not None:
-        lines += ["", f"Best config ({summary['mode']} {summary['metric']}): {_params_text(best['params'])} — "
-                      f"{_pm(best['mean'], best['std'])} over {best['n']} run(s)"]
+        lines += ["", (f"Best config ({summary['mode']} {summary['metric']}): {_params_text(best['params'])} — "
+                       f"{_pm(best['mean'], best['std'])} over {best['n']} run(s)")]
     for trial, message in summary["errors"].items():
         lines.append(f"- error in {trial}: {message}")
     return "\n".join(lines) + "\n"
 
 
 # -- running on Ray ---------------------------------------------------------------------------
-def require_ray() -> None:
+def require_ray(command: str) -> None:
     """Import Ray Tune, or stop with one line saying how to install it."""
     try:
         import ray  # noqa: F401
         from ray import tune  # noqa: F401
     except ImportError:
         from experiments.cli import _fail
-        _fail(f"this command {RAY_HINT}")
+        _fail(f"{command} {RAY_HINT}")
 
 
 def _local_cpus() -> int:
@@ -429,11 +463,13 @@ def _local_cpus() -> int:
 
 
 def _param_space(spec: SweepSpec) -> dict[str, Any]:
+    """Grid entries as Tune grids; the drawn samples as one more grid over configurations."""
     from ray import tune
 
-    make = {"grid": tune.grid_search, "choice": tune.choice,
-            "uniform": lambda v: tune.uniform(*v), "loguniform": lambda v: tune.loguniform(*v)}
-    return {key: make[kind](values) for key, entry in spec.search.items() for kind, values in entry.items()}
+    space: dict[str, Any] = {k: tune.grid_search(e["grid"]) for k, e in spec.search.items() if "grid" in e}
+    if any("grid" not in e for e in spec.search.values()):
+        space["sample"] = tune.grid_search(draw_samples(spec))
+    return space
 
 
 def _tuner(spec: SweepSpec, trainable: Any, storage: str, workers: int | None, resume: bool, quiet: bool) -> Any:
@@ -450,7 +486,7 @@ def _tuner(spec: SweepSpec, trainable: Any, storage: str, workers: int | None, r
                                   reduction_factor=spec.scheduler["reduction_factor"])
     return tune.Tuner(
         trainable, param_space=_param_space(spec),
-        tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
+        tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode, num_samples=1,  # samples: see draw_samples
                                     scheduler=scheduler, max_concurrent_trials=workers,
                                     time_budget_s=spec.time_budget_s,
                                     trial_name_creator=trial_name, trial_dirname_creator=trial_name),
@@ -461,9 +497,11 @@ def _init_ray(address: str | None, workers: int | None, quiet: bool) -> None:
     import ray
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")  # one line for the same message from many workers
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
     kwargs: dict[str, Any] = {}
     if address is None:
+        # Ray runs workers at nice 15; on a machine shared with other jobs that starves the trials.
+        # They are ordinary training runs, so they get the priority `rlnn train` gets (0).
+        os.environ.setdefault("RAY_worker_niceness", "0")
         kwargs["num_cpus"] = workers or _local_cpus()
         # Local workers import rlnn from this checkout even when it is not pip-installed.
         root = str(Path(__file__).resolve().parents[1])
@@ -473,29 +511,40 @@ def _init_ray(address: str | None, workers: int | None, quiet: bool) -> None:
              logging_level=logging.ERROR if quiet else logging.WARNING, **kwargs)
 
 
+def _prepare_folder(spec: SweepSpec, out: Path, storage: str | None, resume: bool) -> tuple[SweepSpec, str]:
+    """Check the sweep folder and record the sweep in ``sweep.json``; on resume, the recorded
+    spec and storage path win (the trials were sampled from them)."""
+    from experiments.cli import _fail
+
+    record = out / "sweep.json"
+    if resume and not record.is_file():
+        _fail(f"{out} holds no sweep to resume (no sweep.json)")
+    if not resume and record.is_file():
+        _fail(f"{out} already holds a sweep; continue it with --resume or pick another --out")
+    if resume:
+        saved = json.loads(record.read_text())
+        if SweepSpec(**saved["spec"]) != spec:
+            print(f"rlnn: the spec differs from the one the sweep started with; resuming with that one ({record})",
+                  file=sys.stderr)
+        return SweepSpec(**saved["spec"]), storage or saved["storage"]
+    storage = storage or str(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"spec": spec.to_json(), "storage": storage}, indent=2) + "\n")
+    return spec, storage
+
+
 def run_sweep(spec: SweepSpec, out: Path, *, address: str | None = None, workers: int | None = None,
-              storage: str | None = None, resume: bool = False, quiet: bool = False) -> int:
-    """Run (or resume) the sweep on Ray, then write and print its summary. Returns the exit code."""
+              storage: str | None = None, resume: bool = False, quiet: bool = False,
+              resume_command: str = "rlnn sweep SPEC --out OUT --resume") -> int:
+    """Run (or resume) the sweep on Ray, then write and print its summary. Returns the exit code:
+    0, 1 if a trial failed, 130 if interrupted (resumable with ``resume_command``)."""
     import ray
     from ray import tune
 
     from experiments.cli import _fail
 
     out = out.resolve()
-    spec_file = out / "spec.json"
-    if resume and not spec_file.is_file():
-        _fail(f"{out} holds no sweep to resume (no spec.json)")
-    if not resume and spec_file.is_file():
-        _fail(f"{out} already holds a sweep; continue it with --resume or pick another --out")
-    if resume:
-        saved = SweepSpec(**json.loads(spec_file.read_text()))
-        if saved != spec:
-            print(f"rlnn: the spec changed since the sweep started; resuming the saved one ({spec_file})",
-                  file=sys.stderr)
-        spec = saved
-    out.mkdir(parents=True, exist_ok=True)
-    spec_file.write_text(json.dumps(spec.to_json(), indent=2) + "\n")
-    storage = storage or str(out)
+    spec, storage = _prepare_folder(spec, out, storage, resume)
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, spec=spec.to_json(), trials_dir=str(out / TRIALS_DIR)), {"cpu": 1})
     started = time.perf_counter()
@@ -503,7 +552,9 @@ def run_sweep(spec: SweepSpec, out: Path, *, address: str | None = None, workers
     try:
         if resume and not tune.Tuner.can_restore(f"{storage.rstrip('/')}/{TUNE_DIR}"):
             _fail(f"no Ray Tune state to resume in {storage}/{TUNE_DIR}")
-        results = _tuner(spec, trainable, storage, workers, resume, quiet).fit()
+        # verbose=0 still prints Tune's experiment header to stdout, which holds our summary.
+        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+            results = _tuner(spec, trainable, storage, workers, resume, quiet).fit()
     finally:
         ray.shutdown()
     errors = {Path(r.path).name: str(r.error).strip().splitlines()[-1][:200] for r in results if r.error}
@@ -511,6 +562,13 @@ def run_sweep(spec: SweepSpec, out: Path, *, address: str | None = None, workers
     print(summary_markdown(summary))
     print(f"sweep folder: {out} ({time.perf_counter() - started:.0f} s); curves: {out / 'curves.png'}",
           file=sys.stderr)
+    # Tune marks a trial's last result done=True when it returned or the scheduler stopped it;
+    # after Ctrl-C, fit() returns the same way, with the unfinished trials not done.
+    unfinished = [r for r in results if not r.error and not r.metrics.get("done")]
+    if unfinished:
+        print(f"rlnn: interrupted before all trials finished; continue with: "
+              f"{resume_command.replace('OUT', str(out))}", file=sys.stderr)
+        return 130
     return 1 if errors else 0
 
 
@@ -522,7 +580,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """``rlnn sweep SPEC``."""
     from experiments.cli import _fail
 
-    require_ray()
+    require_ray("rlnn sweep")
     try:
         spec = load_spec(args.spec)
         check_spec(spec)
@@ -530,7 +588,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         _fail(str(exc))
     out = Path(args.out) if args.out else Path("runs") / "sweeps" / spec.name
     return run_sweep(spec, out, address=args.address, workers=args.workers, storage=args.storage,
-                     resume=args.resume, quiet=args.quiet)
+                     resume=args.resume, quiet=args.quiet,
+                     resume_command=f"rlnn sweep {args.spec} --out OUT --resume"
+                                    + (f" --address {args.address}" if args.address else ""))
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -580,7 +640,7 @@ def cmd_train_seeds(args: argparse.Namespace) -> int:
     and spread and a summary table."""
     from experiments.cli import _fail
 
-    require_ray()
+    require_ray("rlnn train --seeds")
     try:
         spec = seeds_spec(args)
         check_spec(spec)
@@ -589,5 +649,6 @@ def cmd_train_seeds(args: argparse.Namespace) -> int:
     # --resume DIR names the folder of an interrupted --seeds run, as it does for a single run.
     out = Path(args.resume or args.out or _default_out(spec.name))
     return run_sweep(spec, out, address=args.address, workers=args.workers, resume=bool(args.resume),
-                     quiet=args.quiet)
+                     quiet=args.quiet,
+                     resume_command=f"rlnn train {args.algo} {args.env_id} --seeds {args.seeds} --resume OUT")
 
