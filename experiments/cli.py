@@ -141,18 +141,25 @@ def _finish_run(trainer: Any, args: argparse.Namespace) -> None:
             print(f"rlnn: no GIF ({type(exc).__name__}: {exc})", file=sys.stderr)
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def _load_checkpoint(path_arg: str, env_override: str | None) -> tuple[Path, Any, dict[str, Any], str]:
+    """``(checkpoint path, agent, metadata, env id)`` for a checkpoint file or run folder."""
     from agents.checkpoint import load_agent
-    from agents.evaluation import EVAL_SEED_OFFSET, evaluate
 
-    path = resolve_checkpoint(args.path)
+    path = resolve_checkpoint(path_arg)
     try:
         agent, meta = load_agent(path)
     except ValueError as exc:
         _fail(str(exc))
-    env_id = args.env or meta.get("env_id")
+    env_id = env_override or meta.get("env_id")
     if not env_id:
         _fail(f"{path} does not record its environment; pass --env ENV_ID")
+    return path, agent, meta, env_id
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from agents.evaluation import EVAL_SEED_OFFSET, evaluate
+
+    path, agent, meta, env_id = _load_checkpoint(args.path, args.env)
     env = _make_env(env_id, **meta.get("env_kwargs", {}))
     seed = EVAL_SEED_OFFSET if args.seed is None else args.seed
     result = evaluate(lambda o: agent.act(o, deterministic=True), env, args.episodes, seed=seed)
@@ -168,18 +175,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from agents.checkpoint import load_agent
     from agents.evaluation import EVAL_SEED_OFFSET
     from agents.rendering import record_frames, save_gif, save_mp4
 
-    path = resolve_checkpoint(args.checkpoint)
-    try:
-        agent, meta = load_agent(path)
-    except ValueError as exc:
-        _fail(str(exc))
-    env_id = args.env or meta.get("env_id")
-    if not env_id:
-        _fail(f"{path} does not record its environment; pass --env ENV_ID")
+    path, agent, meta, env_id = _load_checkpoint(args.checkpoint, args.env)
     seed = EVAL_SEED_OFFSET if args.seed is None else args.seed
     policy = lambda o: agent.act(o, deterministic=True)
     if args.window:
