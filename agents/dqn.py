@@ -38,6 +38,8 @@ class DQNConfig:
     """DQN hyperparameters (names and meanings as in Stable-Baselines3 / rl-baselines3-zoo)."""
     learning_rate: float = 1e-4
     """Adam step size."""
+    learning_rate_schedule: str = "constant"
+    """"constant", or "linear": decay to 0 at the end of training (steadies the final policy)."""
     buffer_size: int = 100_000
     """Replay memory capacity (transitions)."""
     learning_starts: int = 1000
@@ -166,6 +168,9 @@ class DQN:
 
     def explore(self, obs: np.ndarray, step: int) -> int:
         """ε-greedy action for training at env step ``step``."""
+        if self.config.learning_rate_schedule == "linear":
+            # Set here, from the step count alone, so a resumed run updates with the same rates.
+            self.optimizer.lr = self.config.learning_rate * max(0.0, 1.0 - step / self.total_steps)
         if self.rng.random() < self.epsilon(step):
             return int(self.rng.integers(self.n_actions)) + self.action_start
         return self.act(obs)
