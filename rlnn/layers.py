@@ -61,9 +61,13 @@ class Linear(Module):
             raise ValueError(f"Linear({self.in_features}, {self.out_features}).backward expects a gradient of "
                              f"shape {(self._x.shape[0], self.out_features)}, got {grad_out.shape}")
         if param_grads:
-            self.weight.grad += self._x.T @ grad_out
+            # Through a local name: `self.weight.grad += ...` would also call the property's
+            # setter, which copies the array onto itself.
+            weight_grad = self.weight.grad
+            weight_grad += self._x.T @ grad_out
             if self.bias is not None:
-                self.bias.grad += grad_out.sum(axis=0)
+                bias_grad = self.bias.grad
+                bias_grad += grad_out.sum(axis=0)
         return grad_out @ self.weight.value.T if input_grad else None
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
