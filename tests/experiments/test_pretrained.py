@@ -28,6 +28,11 @@ def test_cartpole_agent_balances():
     assert evaluate(lambda o: agent.act(o), gym.make("CartPole-v1"), episodes=2, seed=11).mean_return >= 475
 
 
+def test_pendulum_agent_swings_up():
+    agent, _ = load_agent(PRETRAINED / "pendulum_sac.npz")
+    assert evaluate(lambda o: agent.act(o), gym.make("Pendulum-v1"), episodes=3, seed=5).mean_return >= -250
+
+
 @pytest.mark.parametrize("name, env_id", [("walker_sac.npz", "rlnn/Walker-v0"),
                                           ("walker_rough_sac.npz", "rlnn/WalkerRough-v0")])
 def test_walker_walks_forward_without_falling(name, env_id):
