@@ -26,9 +26,15 @@ def test_train_then_eval_end_to_end(tmp_path, capsys):
     assert len(result["returns"]) == 3 and result["mean_return"] == pytest.approx(np.mean(result["returns"]))
 
 
-def test_render_and_plot(tmp_path, capsys):
+def test_render_plot_and_results_table(tmp_path, capsys):
     run = tmp_path / "run"
     main(["train", "dqn", "CartPole-v1", "--steps", "300", "--out", str(run), "--quiet", "--no-gif", *TINY])
+    from experiments.results import main as results_main
+    capsys.readouterr()
+    assert results_main([str(run), "--episodes", "2", "--json", str(tmp_path / "r.json")]) == 0
+    table = capsys.readouterr().out
+    assert "| CartPole-v1 | dqn | 300 | 0 |" in table
+    assert json.loads((tmp_path / "r.json").read_text())[0]["returns"]
     assert main(["render", str(run), "--out", str(tmp_path / "ep.gif"), "--max-steps", "40"]) == 0
     from PIL import Image
     with Image.open(tmp_path / "ep.gif") as im:
