@@ -1,16 +1,17 @@
-"""The supervised demos run end to end (quick mode) and write small images."""
+"""The supervised demos run end to end through `rlnn demo` (quick mode) and write small images."""
 
 import numpy as np
 import pytest
 
-from experiments import supervised  # imports matplotlib and PIL only when a demo runs
 from experiments.supervised import optimizers
 
 
 def test_run_all_quick_writes_every_image(tmp_path):
     pytest.importorskip("matplotlib")
     pytest.importorskip("PIL")
-    paths = supervised.run_all(tmp_path / "out", quick=True)
+    from experiments.cli import main
+    assert main(["demo", "--out", str(tmp_path / "out"), "--quick"]) == 0
+    paths = sorted((tmp_path / "out").iterdir())
     names = sorted(p.name for p in paths)
     assert names == sorted(["sine_fit.png", "optimizer_paths.png", "activation_functions.png",
                             "activation_histograms.png", "plane_linear.gif", "plane_stripes.gif",
