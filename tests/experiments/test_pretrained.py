@@ -36,8 +36,6 @@ def test_pendulum_agent_swings_up():
 @pytest.mark.parametrize("name, env_id", [("walker_sac.npz", "rlnn/Walker-v0"),
                                           ("walker_rough_sac.npz", "rlnn/WalkerRough-v0")])
 def test_walker_walks_forward_without_falling(name, env_id):
-    if not (PRETRAINED / name).exists():
-        pytest.skip(f"{name} not shipped")
     agent, _ = load_agent(PRETRAINED / name)
     env = gym.make(env_id)
     obs, info = env.reset(seed=2024)
