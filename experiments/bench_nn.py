@@ -19,6 +19,8 @@ import json
 import math
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -81,6 +83,15 @@ def blas_threads(threads: int | None) -> Iterator[None]:
         finally:
             if torch:
                 torch.set_num_threads(previous)
+
+
+def _torch_installed() -> str | None:
+    """torch's version if it is installed, without importing it here."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return None
 
 
 def _torch():
@@ -233,24 +244,22 @@ def time_steps(steps: dict[str, Callable[[np.ndarray, np.ndarray], float]], x: n
 
 
 def run(configs: dict[str, tuple[int, list[int]]], repeats: int, threads: list[int],
-        budget_seconds: float = 4.0) -> list[dict]:
+        budget_seconds: float = 4.0, impls: tuple[str, ...] = ("rlnn", "numpy")) -> list[dict]:
     """One row per (configuration, thread count): median µs per step of each implementation."""
     rows = []
-    has_torch = _torch() is not None
     for name, (batch, sizes) in configs.items():
         rng = np.random.default_rng(0)
         x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
         t = rng.standard_normal((batch, sizes[-1])).astype(np.float32)
-        steps = {"rlnn": RlnnStep(sizes, np.random.default_rng(1)),
-                 "numpy": BareNumpyStep(sizes, np.random.default_rng(1))}
-        if has_torch:
-            steps["torch"] = TorchStep(sizes, np.random.default_rng(1))
+        makers = {"rlnn": RlnnStep, "numpy": BareNumpyStep, "torch": TorchStep}
+        steps = {impl: makers[impl](sizes, np.random.default_rng(1)) for impl in impls}
         for k in threads:
             with blas_threads(k):
                 samples = time_steps(steps, x, t, repeats, budget_seconds=budget_seconds)
-            rows.append({"config": name, "batch": batch, "sizes": sizes, "threads": k, "rounds": len(samples["rlnn"]),
+            rows.append({"config": name, "batch": batch, "sizes": sizes, "threads": k, "rounds": len(next(iter(samples.values()))),
                          "us": {impl: statistics.median(v) for impl, v in samples.items()},
-                         "ratio": {impl: paired_ratio(samples["rlnn"], v) for impl, v in samples.items() if impl != "rlnn"}})
+                         "ratio": {impl: paired_ratio(samples["rlnn"], v) for impl, v in samples.items()
+                                   if impl != "rlnn" and "rlnn" in samples}})
     return rows
 
 
@@ -284,7 +293,8 @@ def markdown(rows: list[dict], best: list[dict]) -> str:
         if has_torch:
             line += f" {us['torch']:.0f} | {r['ratio']['torch']:.2f} |"
         lines.append(line)
-    lines += ["", "Ratios above: median over rounds of the per-round ratio (paired under the same load).",
+    lines += ["", "rlnn / numpy: median over rounds of the per-round ratio (paired under the same load); "
+              "rlnn / torch: ratio of medians (torch runs in its own process).",
               "", "Best thread count per implementation (ratios of medians):", ""]
     head = "| batch, sizes | rlnn µs (threads) | numpy µs (threads) | rlnn / numpy |" + (
         " torch µs (threads) | rlnn / torch |" if has_torch else "")
@@ -306,15 +316,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", default="1,2", help="BLAS thread counts to try, comma-separated")
     parser.add_argument("--sizes", default=",".join(CONFIGS), help=f"subset of {list(CONFIGS)}")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.torch_only:  # the child process that times PyTorch alone (see below)
+        rows = run({k: CONFIGS[k] for k in args.sizes.split(",")}, args.repeats,
+                   [int(k) for k in args.threads.split(",")], args.budget, impls=("torch",))
+        print(json.dumps(rows))
+        return
+    # PyTorch is timed in a child process: in this one, its OpenMP threads keep spinning after
+    # each step and steal the second core from OpenBLAS, which made rlnn and numpy look 2.6x
+    # slower with 2 threads (measured here). Blocking the import keeps this process clean.
+    has_torch = _torch_installed()
+    sys.modules["torch"] = None
     configs = {k: CONFIGS[k] for k in args.sizes.split(",")}
     threads = [int(k) for k in args.threads.split(",")]
-    torch = _torch()
-    print(f"numpy {np.__version__}, rlnn {rlnn.__version__}, torch {torch.__version__ if torch else 'not installed'}, "
-          f"{os.cpu_count()} CPUs")
+    print(f"numpy {np.__version__}, rlnn {rlnn.__version__}, torch {has_torch or 'not installed'} "
+          f"(timed in a separate process), {os.cpu_count()} CPUs")
     peak = {k: matmul_peak_gflops(threads=k) for k in threads}
     print("float32 matmul peak (1024^3): " + ", ".join(f"{v:.1f} GFLOP/s with {k} thread(s)" for k, v in peak.items()))
     rows = run(configs, args.repeats, threads, args.budget)
+    if has_torch:
+        child = subprocess.run([sys.executable, "-m", "experiments.bench_nn", "--torch-only", "--sizes", args.sizes,
+                                "--threads", args.threads, "--budget", str(args.budget), "--repeats", str(args.repeats)],
+                               capture_output=True, text=True, check=True)
+        torch_rows = {(r["config"], r["threads"]): r["us"]["torch"] for r in json.loads(child.stdout.splitlines()[-1])}
+        for r in rows:  # not paired: a ratio of medians
+            r["us"]["torch"] = torch_rows[(r["config"], r["threads"])]
+            r["ratio"]["torch"] = r["us"]["rlnn"] / r["us"]["torch"]
     best = best_rows(rows)
     print()
     print(markdown(rows, best))
