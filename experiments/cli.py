@@ -55,8 +55,11 @@ def _make_env(env_id: str, **kwargs: Any):
 
     import gymnasium as gym
 
-    # pygame-based renderers otherwise try to open an audio device and complain on headless machines.
+    # pygame-based renderers otherwise look for an audio device and, for off-screen frames, a
+    # display, and complain on headless machines.
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    if kwargs.get("render_mode") == "rgb_array":
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     import envs  # noqa: F401  (registers rlnn/Walker-v0 and rlnn/WalkerRough-v0)
     try:
         return gym.make(env_id, **kwargs)
