@@ -36,6 +36,7 @@ import numpy as np
 import rlnn
 
 from .checkpoint import export_policy, save_agent
+from .config import config_to_dict
 from .evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate
 from .progress import ProgressBar
 from .replay import ReplayBuffer
@@ -138,9 +139,11 @@ class OffPolicyTrainer:
                     self.save_checkpoints(periodic=True)
                 bar.update(self.step, self.recent_returns[-1] if self.recent_returns else None)
         finally:
-            threads.restore_original_limits() if threads is not None else None
+            if threads is not None:
+                threads.restore_original_limits()
             self.wall_time += time.perf_counter() - t_start
-            signal.signal(signal.SIGINT, previous_handler) if previous_handler is not None else None
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
             bar.update(self.step, self.recent_returns[-1] if self.recent_returns else None, force=True)
             bar.close()
         if self._stop_requested:
@@ -205,7 +208,7 @@ class OffPolicyTrainer:
         info = {"algo": self.agent.algo, "env_id": self.env_id, "env_kwargs": self.env_kwargs, "seed": self.seed,
                 "total_steps": self.total_steps, "eval_freq": self.eval_freq, "eval_episodes": self.eval_episodes,
                 "checkpoint_freq": self.checkpoint_freq, "blas_threads": self.blas_threads,
-                "config": _config_dict(self.agent.config), **self.run_info}
+                "config": config_to_dict(self.agent.config), **self.run_info}
         (self.run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
 
     def _write_metrics(self, row: dict[str, Any]) -> None:
@@ -326,8 +329,3 @@ def blas_thread_limit(threads: int | None):
     except ImportError:
         return None
     return threadpool_limits(limits=int(threads), user_api="blas")
-
-
-def _config_dict(config: Any) -> dict[str, Any]:
-    from .config import config_to_dict
-    return config_to_dict(config)
