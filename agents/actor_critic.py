@@ -6,8 +6,8 @@ return one value per critic::
 
     Q_i(s, a) = MLP_i([s, a])            i = 0 .. n_critics − 1,   output shape (n, B)
 
-Everything that touches the critics lives in :class:`Critics`, so fusing the twin networks into
-one batched matmul later changes this class only.
+Everything that touches the critics lives in :class:`Critics`, which can run each critic's work
+on its own core (:mod:`agents.lanes`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from gymnasium import spaces
 
 import rlnn
 from rlnn.module import Parameter
-from rlnn.optim import polyak_update
+from rlnn.optim import Adam, polyak_update
 
+from .lanes import Lanes
 from .spaces import check_bounded_box_action, check_box_observation
 
 
@@ -63,20 +64,25 @@ def mlp(sizes: Sequence[int], activation: str, rng: np.random.Generator, dtype: 
 
 
 class Critics:
-    """``n`` Q-networks ``MLP([obs_dim + act_dim, *net_arch, 1])`` and their target copies.
+    """``n`` Q-networks ``MLP([obs_dim + act_dim, *net_arch, 1])``, their target copies and
+    one Adam optimiser per network.
 
-    ``forward`` caches the inputs of each network (the networks' own caches), so a ``backward``
-    must follow the ``forward`` it differentiates.
+    Per-network work runs through :class:`~agents.lanes.Lanes`: one thread per critic when
+    ``lanes.workers > 1`` (results are identical either way). ``forward`` caches the inputs
+    of each network (the networks' own caches), so a ``backward`` must follow the ``forward``
+    it differentiates.
     """
 
     def __init__(self, obs_dim: int, act_dim: int, net_arch: Sequence[int], n_critics: int,
-                 activation: str, rng: np.random.Generator, dtype: Any) -> None:
+                 activation: str, rng: np.random.Generator, dtype: Any, learning_rate: float = 1e-3) -> None:
         self.obs_dim, self.act_dim = obs_dim, act_dim
         sizes = [obs_dim + act_dim, *net_arch, 1]
         self.nets = [mlp(sizes, activation, rng, dtype) for _ in range(n_critics)]
         self.targets = [net.copy() for net in self.nets]
+        self.optimizers = [Adam(net.parameters(), lr=learning_rate) for net in self.nets]
         self.dtype = np.dtype(dtype)
-        self._x: np.ndarray | None = None
+        self.lanes = Lanes()
+        self._indices = list(range(n_critics))
 
     def parameters(self) -> list[Parameter]:
         return [p for net in self.nets for p in net.parameters()]
@@ -90,15 +96,13 @@ class Critics:
     def forward(self, obs: np.ndarray, actions: np.ndarray, count: int | None = None) -> np.ndarray:
         """``Q_i(obs, actions)`` for the first ``count`` critics (all by default): shape ``(count, B)``."""
         x = self._input(obs, actions)
-        return np.stack([net(x)[:, 0] for net in self.nets[:count]])
+        return np.stack(self.lanes.map(lambda i: self.nets[i](x)[:, 0], self._indices[:count]))
 
     def target_min(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """``min_i Q_target_i(obs, actions)``, shape ``(B,)``."""
         x = self._input(obs, actions)
-        q = self.targets[0](x)[:, 0]
-        for net in self.targets[1:]:
-            q = np.minimum(q, net(x)[:, 0])
-        return q
+        q = self.lanes.map(lambda i: self.targets[i](x)[:, 0], self._indices)
+        return np.minimum.reduce(q) if len(q) > 1 else q[0]
 
     def zero_grad(self) -> None:
         for net in self.nets:
@@ -106,28 +110,54 @@ class Critics:
 
     def backward_params(self, grad_q: np.ndarray) -> None:
         """Add ``dL/dθ_i`` given ``grad_q = dL/dQ`` of shape ``(n, B)``; no input gradient."""
-        for net, g in zip(self.nets, grad_q):
-            net.backward(g[:, None], input_grad=False)
+        self.lanes.map(lambda i: self.nets[i].backward(grad_q[i][:, None], input_grad=False), self._indices)
+
+    def fit(self, obs: np.ndarray, actions: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+        """One Adam step of every critic on ``L_Q`` (:func:`td_loss_grad`) against ``target``;
+        returns ``(L_Q, Q)`` with ``Q`` of shape ``(n, B)`` from before the step. Each critic's
+        forward, backward and step form one lane."""
+        x = self._input(obs, actions)
+
+        def fit_one(i: int) -> tuple[float, np.ndarray]:
+            q = self.nets[i](x)[:, 0]
+            loss, grad = td_loss_grad(q[None], target)
+            self.nets[i].zero_grad()
+            self.nets[i].backward(grad[0][:, None], input_grad=False)
+            self.optimizers[i].step()
+            return loss, q
+
+        results = self.lanes.map(fit_one, self._indices)
+        return sum(loss for loss, _ in results), np.stack([q for _, q in results])
+
+    def step(self) -> None:
+        """An Adam step of every critic on its current ``.grad``."""
+        self.lanes.map(lambda i: self.optimizers[i].step(), self._indices)
 
     def action_grad(self, grad_q: np.ndarray) -> np.ndarray:
         """``dL/da = sum_i dL/dQ_i · dQ_i/da`` of shape ``(B, act_dim)`` for the last ``forward``,
         given ``grad_q`` of shape ``(k, B)`` for its first ``k`` critics. The critics' ``.grad``
         are left untouched (``param_grads=False``)."""
-        grad_a = None
-        for net, g in zip(self.nets, grad_q):
-            gx = net.backward(g[:, None], param_grads=False)[:, self.obs_dim:]
-            grad_a = gx if grad_a is None else grad_a + gx
+        grads = self.lanes.map(
+            lambda i: self.nets[i].backward(grad_q[i][:, None], param_grads=False)[:, self.obs_dim:],
+            self._indices[:len(grad_q)])
+        grad_a = grads[0]
+        for g in grads[1:]:
+            grad_a = grad_a + g
         return grad_a
 
     def update_targets(self, tau: float) -> None:
-        for target, net in zip(self.targets, self.nets):
-            polyak_update(target.parameters(), net.parameters(), tau)
+        self.lanes.map(lambda i: polyak_update(self.targets[i].parameters(), self.nets[i].parameters(), tau),
+                       self._indices)
 
     def modules(self) -> dict[str, rlnn.Module]:
         """Named networks for checkpoints: ``critic0``, ``critic_target0``, ..."""
         named = {f"critic{i}": net for i, net in enumerate(self.nets)}
         named.update({f"critic_target{i}": net for i, net in enumerate(self.targets)})
         return named
+
+    def named_optimizers(self) -> dict[str, Adam]:
+        """Named optimisers for checkpoints: ``critic0``, ``critic1``, ..."""
+        return {f"critic{i}": opt for i, opt in enumerate(self.optimizers)}
 
 
 def td_loss_grad(q: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:

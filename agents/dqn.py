@@ -16,6 +16,7 @@ falling linearly from ``exploration_initial_eps`` to ``exploration_final_eps`` o
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from rlnn.optim import Adam, clip_grad_norm, polyak_update
 
 from .checkpoint import pack_state, unpack_state
 from .config import config_from_dict, config_to_dict
+from .lanes import Lanes
 from .replay import Batch
 from .spaces import as_observation, check_box_observation, check_discrete_action, space_from_json, space_to_json
 
@@ -115,6 +117,11 @@ class DuelingQNetwork(Module):
         g_h += self.advantage.backward(g_adv, param_grads=param_grads)
         return self.body.backward(g_h, param_grads=param_grads, input_grad=input_grad)
 
+    def replica(self) -> DuelingQNetwork:
+        twin = super().replica()
+        twin.body, twin.value, twin.advantage = self.body.replica(), self.value.replica(), self.advantage.replica()
+        return twin
+
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return [(f"{prefix}.{name}", p) for prefix, module in
                 (("body", self.body), ("value", self.value), ("advantage", self.advantage))
@@ -146,6 +153,9 @@ class DQN:
         else:
             self.q = rlnn.MLP(sizes, activation=c.activation, rng_or_seed=self.rng)
         self.q_target = self.q.copy()
+        # The target network's own handle for a second thread (shared weights, own cache).
+        self._q_target_replica = self.q_target.replica()
+        self.lanes = Lanes()
         self.optimizer = Adam(self.q.parameters(), lr=c.learning_rate)
         self.loss_fn = Huber(reduction="mean") if c.loss == "huber" else SquaredError(reduction="mean", half=True)
         self.n_updates = 0
@@ -176,9 +186,11 @@ class DQN:
         return self.act(obs)
 
     # -- learning --------------------------------------------------------------------------
-    def td_target(self, batch: Batch) -> np.ndarray:
-        """``r + γ^k (1 − terminated) Q_target(s', a*)``, shape ``(B,)``."""
-        q_next_target = self.q_target(batch.next_obs)
+    def td_target(self, batch: Batch, q_next_target: np.ndarray | None = None) -> np.ndarray:
+        """``r + γ^k (1 − terminated) Q_target(s', a*)``, shape ``(B,)``. ``q_next_target`` is
+        ``Q_target(s', ·)`` when the caller already has it (see :meth:`train_round`)."""
+        if q_next_target is None:
+            q_next_target = self.q_target(batch.next_obs)
         if self.config.double_q:
             best = self.q(batch.next_obs).argmax(axis=1)
         else:
@@ -197,9 +209,9 @@ class DQN:
         grad_q[rows, taken] = grad_taken
         return value, grad_q, q
 
-    def train_step(self, batch: Batch) -> dict[str, float]:
-        """One gradient step on a minibatch."""
-        target = self.td_target(batch)
+    def train_step(self, batch: Batch, q_next_target: np.ndarray | None = None) -> dict[str, float]:
+        """One gradient step on a minibatch (``q_next_target`` as in :meth:`td_target`)."""
+        target = self.td_target(batch, q_next_target)
         loss, grad_q, q = self.td_loss(batch, target)
         self.q.zero_grad()
         self.q.backward(grad_q, input_grad=False)
@@ -208,6 +220,38 @@ class DQN:
         self.optimizer.step()
         self.n_updates += 1
         return {"loss": loss, "q_mean": float(q.mean())}
+
+    def train_round(self, batches: list[Batch]) -> list[dict[str, float]]:
+        """``train_step`` on each batch in turn, with ``Q_target(s', ·)`` computed ahead.
+
+        The target network only moves in :meth:`on_step`, between rounds, so its values on
+        every batch's next observations are known before the round starts. With one lane they
+        come from one forward pass on all of them stacked (one large matmul instead of
+        ``len(batches)`` small ones); with two lanes a second thread computes them in chunks of
+        growing size while this one trains, so the target network's cost leaves the critical path.
+        """
+        if len(batches) == 1:
+            return [self.train_step(batches[0])]
+        next_obs = [b.next_obs for b in batches]
+        if self.lanes.workers == 1:
+            q_next_all = np.split(self.q_target(np.concatenate(next_obs)), np.cumsum([len(x) for x in next_obs])[:-1])
+            return [self.train_step(b, q) for b, q in zip(batches, q_next_all)]
+        bounds = [0]
+        while bounds[-1] < len(batches):  # chunks of 1, 3, 12, 48, ... batches
+            bounds.append(min(len(batches), max(1, 4 * bounds[-1])))
+
+        def targets(lo: int, hi: int) -> list[np.ndarray]:
+            stacked = next_obs[lo] if hi - lo == 1 else np.concatenate(next_obs[lo:hi])
+            q = self._q_target_replica(stacked)
+            return np.split(q, np.cumsum([len(x) for x in next_obs[lo:hi]])[:-1])
+
+        results = []
+        with self.lanes.pinned():
+            futures = [self.lanes.submit(targets, lo, hi) for lo, hi in itertools.pairwise(bounds)]
+            for (lo, hi), future in zip(itertools.pairwise(bounds), futures):
+                for b, q in zip(batches[lo:hi], future.result()):
+                    results.append(self.train_step(b, q))
+        return results
 
     def on_step(self, step: int) -> None:
         """Called by the training loop after every env step: target-network refresh."""

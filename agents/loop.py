@@ -5,7 +5,8 @@ Per env step::
 
     a = agent.explore(s, step)              # ε-greedy, noise, or uniform before learning_starts
     s', r, terminated, truncated = env.step(a);   replay.add(s, a, r, s', terminated, truncated)
-    every train_freq steps (after learning_starts): gradient_steps × agent.train_step(replay.sample())
+    every train_freq steps (after learning_starts): sample gradient_steps minibatches, then
+        agent.train_round(batches) (or agent.train_step on each)
     agent.on_step(step)                     # target-network schedule
 
 A run folder (optional) receives ``run.json`` (what was run), ``metrics.csv`` (one row per
@@ -62,8 +63,17 @@ class OffPolicyTrainer:
                  eval_freq: int = 0, eval_episodes: int = 10, checkpoint_freq: int = 0,
                  progress: bool = True, log: Callable[[str], None] | None = None,
                  run_info: dict[str, Any] | None = None, blas_threads: int | str | None = "auto",
+                 lanes: int = 1,
                  on_eval: Callable[[OffPolicyTrainer, EvalResult], None] | None = None) -> None:
         self.blas_threads = blas_threads
+        # Threads for work that can run side by side (agents.lanes): SAC/TD3's twin critics,
+        # DQN's target network during a round. BLAS then runs one thread per caller, so
+        # "auto" BLAS threads means 1.
+        self.lanes = int(lanes)
+        if self.lanes < 1:
+            raise ValueError(f"lanes must be at least 1, got {lanes}")
+        if self.lanes > 1 and not hasattr(agent, "lanes"):
+            raise ValueError(f"{type(agent).__name__} has no work to run in lanes; use lanes=1")
         self.on_eval = on_eval  # e.g. report to a hyperparameter-search scheduler
         self.agent, self.env_id, self.seed = agent, env_id, int(seed)
         self.env_kwargs = dict(env_kwargs or {})
@@ -92,6 +102,17 @@ class OffPolicyTrainer:
         self._stop_requested = False
 
     # -- the loop --------------------------------------------------------------------------
+    def _train_round(self) -> list[dict[str, float]]:
+        """``gradient_steps`` minibatches, all sampled first, through the agent's
+        ``train_round`` when it has one (an agent may share work across the round) or one
+        ``train_step`` each."""
+        c = self.agent.config
+        batches = [self.replay.sample(c.batch_size, c.gamma, getattr(c, "n_step", 1)) for _ in range(c.gradient_steps)]
+        train_round = getattr(self.agent, "train_round", None)
+        if train_round is not None:
+            return train_round(batches)
+        return [self.agent.train_step(batch) for batch in batches]
+
     def _reset_episode(self) -> None:
         self.episode_seed = int(self.rng.integers(0, EVAL_SEED_OFFSET))
         self.obs, _ = self.env.reset(seed=self.episode_seed)
@@ -108,8 +129,12 @@ class OffPolicyTrainer:
                 self._write_run_info()
         bar = ProgressBar(self.total_steps, start=self.step, enabled=self.progress)
         previous_handler = self._install_sigint()
-        threads = blas_thread_limit(choose_blas_threads(agent.config) if self.blas_threads == "auto"
-                                    else self.blas_threads)
+        if hasattr(agent, "lanes"):
+            agent.lanes.set_workers(self.lanes)
+        if self.blas_threads == "auto":
+            threads = blas_thread_limit(1 if self.lanes > 1 else choose_blas_threads(agent.config))
+        else:
+            threads = blas_thread_limit(self.blas_threads)
         t_start = time.perf_counter()
         metric_sums: dict[str, float] = {}
         metric_count = 0
@@ -125,9 +150,8 @@ class OffPolicyTrainer:
                 if terminated or truncated:
                     self._end_episode(time.perf_counter() - t_start)
                 if self.step > c.learning_starts and self.step % c.train_freq == 0:
-                    for _ in range(c.gradient_steps):
-                        batch = replay.sample(c.batch_size, c.gamma, getattr(c, "n_step", 1))
-                        for key, value in agent.train_step(batch).items():
+                    for metrics in self._train_round():
+                        for key, value in metrics.items():
                             metric_sums[key] = metric_sums.get(key, 0.0) + value
                         metric_count += 1
                     self.last_metrics = {k: v / metric_count for k, v in metric_sums.items()}
@@ -207,7 +231,7 @@ class OffPolicyTrainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         info = {"algo": self.agent.algo, "env_id": self.env_id, "env_kwargs": self.env_kwargs, "seed": self.seed,
                 "total_steps": self.total_steps, "eval_freq": self.eval_freq, "eval_episodes": self.eval_episodes,
-                "checkpoint_freq": self.checkpoint_freq, "blas_threads": self.blas_threads,
+                "checkpoint_freq": self.checkpoint_freq, "blas_threads": self.blas_threads, "lanes": self.lanes,
                 "config": config_to_dict(self.agent.config), **self.run_info}
         (self.run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
 
@@ -263,11 +287,11 @@ class OffPolicyTrainer:
         agent = ALGORITHMS[meta["algo"]].from_state_dict(agent_arrays, meta["agent"])
         extra = {k: v for k, v in info.items() if k not in ("algo", "env_id", "env_kwargs", "seed", "total_steps",
                                                             "eval_freq", "eval_episodes", "checkpoint_freq", "config",
-                                                            "blas_threads")}
+                                                            "blas_threads", "lanes")}
         trainer = cls(agent, info["env_id"], info["total_steps"], info["seed"], env_kwargs=info["env_kwargs"],
                       run_dir=run_dir, eval_freq=info["eval_freq"], eval_episodes=info["eval_episodes"],
                       checkpoint_freq=info["checkpoint_freq"], progress=progress, log=log, run_info=extra,
-                      on_eval=on_eval, blas_threads=info.get("blas_threads", "auto"))
+                      on_eval=on_eval, blas_threads=info.get("blas_threads", "auto"), lanes=info.get("lanes", 1))
         trainer.replay.load_state_dict(replay_arrays, meta["replay"])
         t = meta["trainer"]
         trainer.step, trainer.episode = int(t["step"]), int(t["episode"])

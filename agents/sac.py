@@ -41,12 +41,14 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+import rlnn
 from rlnn.module import Parameter
 from rlnn.optim import Adam
 
 from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp, td_loss_grad
 from .checkpoint import pack_state, unpack_state
 from .config import config_from_dict, config_to_dict
+from .lanes import Lanes
 from .replay import Batch
 from .spaces import as_observation, space_from_json, space_to_json
 
@@ -143,9 +145,12 @@ class SAC:
         self.rng = np.random.default_rng(seed)
         self.scaler = ActionScaler(action_space, self.dtype)
         self.actor = mlp([self.obs_dim, *c.net_arch, 2 * self.act_dim], c.activation, self.rng, self.dtype)
-        self.critics = Critics(self.obs_dim, self.act_dim, c.net_arch, c.n_critics, c.activation, self.rng, self.dtype)
+        # A second handle on the actor (same parameters, own forward cache): the passes on s'
+        # and on s can then run side by side when the agent has two lanes.
+        self._actor_replica = self.actor.replica()
+        self.critics = Critics(self.obs_dim, self.act_dim, c.net_arch, c.n_critics, c.activation, self.rng,
+                               self.dtype, c.learning_rate)
         self.actor_optimizer = Adam(self.actor.parameters(), lr=c.learning_rate)
-        self.critic_optimizer = Adam(self.critics.parameters(), lr=c.learning_rate)
         self.learn_alpha, alpha0 = c.parse_ent_coef()
         self.log_alpha = Parameter(np.array([math.log(alpha0)], dtype=np.float64))
         self.alpha_optimizer = Adam([self.log_alpha], lr=c.learning_rate)
@@ -158,11 +163,17 @@ class SAC:
         return math.exp(float(self.log_alpha.value[0]))
 
     # -- the policy --------------------------------------------------------------------------
-    def policy(self, obs: np.ndarray, eps: np.ndarray | None = None) -> PolicySample:
-        """Forward the actor on ``obs`` ``(B, obs_dim)`` and squash a reparameterised sample
-        (``eps`` ``(B, d)`` drawn from the agent's RNG when not given)."""
+    @property
+    def lanes(self) -> Lanes:
+        """Threads for work that can run side by side (``lanes.set_workers(2)``)."""
+        return self.critics.lanes
+
+    def policy(self, obs: np.ndarray, eps: np.ndarray | None = None, actor: rlnn.Module | None = None,
+               ) -> PolicySample:
+        """Forward the actor (or a replica of it) on ``obs`` ``(B, obs_dim)`` and squash a
+        reparameterised sample (``eps`` ``(B, d)`` drawn from the agent's RNG when not given)."""
         d = self.act_dim
-        out = self.actor(obs)
+        out = (actor or self.actor)(obs)
         mean, log_std = out[:, :d], out[:, d:]
         inside = (log_std > LOG_STD_MIN) & (log_std < LOG_STD_MAX)
         log_std = np.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
@@ -218,9 +229,12 @@ class SAC:
         return self.act(obs, deterministic=False)
 
     # -- losses (each fills the gradients it names) ------------------------------------------
-    def td_target(self, batch: Batch, alpha: float, eps: np.ndarray | None = None) -> np.ndarray:
-        """``y = r + γ^k (1 − terminated) (min_i Q'_i(s', a') − α log π(a'|s'))``, shape ``(B,)``."""
-        nxt = self.policy(batch.next_obs, eps)
+    def td_target(self, batch: Batch, alpha: float, eps: np.ndarray | None = None,
+                  nxt: PolicySample | None = None) -> np.ndarray:
+        """``y = r + γ^k (1 − terminated) (min_i Q'_i(s', a') − α log π(a'|s'))``, shape ``(B,)``;
+        ``nxt`` is the policy's sample on ``s'`` when the caller already drew it."""
+        if nxt is None:
+            nxt = self.policy(batch.next_obs, eps, self._actor_replica)
         q_next = self.critics.target_min(batch.next_obs, self.scaler.to_env(nxt.action))
         q_next -= alpha * nxt.log_prob
         not_done = batch.discount * (1.0 - batch.terminated)
@@ -263,14 +277,20 @@ class SAC:
     def train_step(self, batch: Batch) -> dict[str, float]:
         """One gradient step of the critics, the actor and the temperature on a minibatch."""
         alpha = self.alpha
-        target = self.td_target(batch, alpha)
-        sample = self.policy(batch.obs)           # the actor's cache now holds this pass for its backward
+        # Both noise draws first, in a fixed order, so the result does not depend on the lanes.
+        shape = (batch.obs.shape[0], self.act_dim)
+        eps_next = self.rng.standard_normal(shape, dtype=self.dtype)
+        eps = self.rng.standard_normal(shape, dtype=self.dtype)
+        # The pass on s' (for the target) runs on the replica, the one on s on the actor itself,
+        # whose cache its backward in actor_loss needs.
+        nxt, sample = self.lanes.map(lambda job: self.policy(*job), [(batch.next_obs, eps_next, self._actor_replica),
+                                                                   (batch.obs, eps, self.actor)])
+        target = self.td_target(batch, alpha, nxt=nxt)
         metrics = {"ent_coef": alpha}
         if self.learn_alpha:
             metrics["ent_coef_loss"] = self.alpha_loss(sample.log_prob)
             self.alpha_optimizer.step()
-        metrics["critic_loss"], q = self.critic_loss(batch, target)
-        self.critic_optimizer.step()
+        metrics["critic_loss"], q = self.critics.fit(batch.obs, batch.actions, target)
         metrics["actor_loss"] = self.actor_loss(batch.obs, alpha, sample)
         self.actor_optimizer.step()
         self.n_updates += 1
@@ -287,7 +307,7 @@ class SAC:
         return {"actor": self.actor, **self.critics.modules()}
 
     def _optimizers(self) -> dict[str, Any]:
-        return {"actor": self.actor_optimizer, "critic": self.critic_optimizer, "alpha": self.alpha_optimizer}
+        return {"actor": self.actor_optimizer, **self.critics.named_optimizers(), "alpha": self.alpha_optimizer}
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, meta = pack_state(self._modules(), self._optimizers())

@@ -31,6 +31,7 @@ from rlnn.optim import Adam, polyak_update
 from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp, td_loss_grad
 from .checkpoint import pack_state, unpack_state
 from .config import config_from_dict, config_to_dict
+from .lanes import Lanes
 from .replay import Batch
 from .spaces import as_observation, space_from_json, space_to_json
 
@@ -117,12 +118,17 @@ class TD3:
         self.scaler = ActionScaler(action_space, self.dtype)
         self.actor = mlp([self.obs_dim, *c.net_arch, self.act_dim], c.activation, self.rng, self.dtype, "tanh")
         self.actor_target = self.actor.copy()
-        self.critics = Critics(self.obs_dim, self.act_dim, c.net_arch, c.n_critics, c.activation, self.rng, self.dtype)
+        self.critics = Critics(self.obs_dim, self.act_dim, c.net_arch, c.n_critics, c.activation, self.rng,
+                               self.dtype, c.learning_rate)
         self.actor_optimizer = Adam(self.actor.parameters(), lr=c.learning_rate)
-        self.critic_optimizer = Adam(self.critics.parameters(), lr=c.learning_rate)
         self.n_updates = 0
         self.total_steps = 1
         self.last_actor_loss = 0.0
+
+    @property
+    def lanes(self) -> Lanes:
+        """Threads for work that can run side by side (``lanes.set_workers(2)``)."""
+        return self.critics.lanes
 
     # -- acting ------------------------------------------------------------------------------
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
@@ -181,8 +187,7 @@ class TD3:
     def train_step(self, batch: Batch) -> dict[str, float]:
         """One critic step; every ``policy_delay``-th call also an actor step and the target updates."""
         c = self.config
-        critic_loss, q = self.critic_loss(batch, self.td_target(batch))
-        self.critic_optimizer.step()
+        critic_loss, q = self.critics.fit(batch.obs, batch.actions, self.td_target(batch))
         self.n_updates += 1
         if self.n_updates % c.policy_delay == 0:
             self.last_actor_loss = self.actor_loss(batch.obs)
@@ -199,7 +204,7 @@ class TD3:
         return {"actor": self.actor, "actor_target": self.actor_target, **self.critics.modules()}
 
     def _optimizers(self) -> dict[str, Any]:
-        return {"actor": self.actor_optimizer, "critic": self.critic_optimizer}
+        return {"actor": self.actor_optimizer, **self.critics.named_optimizers()}
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, meta = pack_state(self._modules(), self._optimizers())

@@ -109,16 +109,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"{args.algo}_{args.env_id.replace('/', '_')}_s{args.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
     if (out / "run.json").exists():
         _fail(f"{out} already holds a run; pick another --out or continue it with --resume {out}")
+    if args.lanes > 1 and not hasattr(agent, "lanes"):
+        _fail(f"--lanes {args.lanes}: {args.algo} has no work to run side by side; use --lanes 1")
     trainer = OffPolicyTrainer(agent, args.env_id, total, args.seed, env_kwargs=env_kwargs, run_dir=out,
                                eval_freq=eval_freq, eval_episodes=int(file_config.get("eval_episodes", 10)),
                                checkpoint_freq=args.checkpoint_freq or max(total // 5, 1),
                                progress=not args.quiet, log=log, blas_threads=_threads(args.blas_threads),
-                               run_info={"command": " ".join(["rlnn", *sys.argv[1:]]),
+                               lanes=args.lanes, run_info={"command": " ".join(["rlnn", *sys.argv[1:]]),
                                          "config_source": str(args.config or file_config.get("source", "defaults"))})
     summary = trainer.run()
     _finish_run(trainer, args)
     print(json.dumps(summary))
     return 0
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return int(value)
 
 
 def _threads(value: str) -> int | str:
@@ -255,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--blas-threads", default="auto",
                        help="BLAS threads for the updates: a number, or 'auto' (2 for large updates, else 1)")
+    train.add_argument("--lanes", type=_positive_int, default=1,
+                       help="threads for work that can run side by side (SAC/TD3: the twin critics; DQN: the "
+                            "target network during a round); BLAS then uses 1 thread per lane")
     train.add_argument("--no-gif", action="store_true", help="skip the GIF of an episode at the end")
     train.set_defaults(func=cmd_train)
 

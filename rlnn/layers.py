@@ -24,6 +24,15 @@ from .init import default_initializer, get_initializer, make_rng
 from .module import Module, Parameter, as_float_array, check_finite, pack_parameters, register_module
 
 
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-D arrays. An inner dimension of 1 is an outer product, which numpy's
+    matmul computes ~5x slower than a broadcast multiply (measured here: (256, 1) @ (1, 300)
+    110 µs vs 26 µs); it happens in every backward through a critic's 1-unit output layer."""
+    if a.shape[1] == 1:
+        return np.multiply(a, b)
+    return a @ b
+
+
 @register_module
 class Linear(Module):
     """Affine map ``y = x @ W + b`` with ``W`` of shape ``(in_features, out_features)``."""
@@ -48,7 +57,7 @@ class Linear(Module):
         if x.dtype != self.dtype:
             x = as_float_array(x, self.dtype, "Linear input")
         self._x = x
-        y = x @ self.weight.value
+        y = _matmul(x, self.weight.value)
         if self.bias is not None:
             y += self.bias.value
         return y
@@ -68,7 +77,7 @@ class Linear(Module):
             if self.bias is not None:
                 bias_grad = self.bias.grad
                 bias_grad += grad_out.sum(axis=0)
-        return grad_out @ self.weight.value.T if input_grad else None
+        return _matmul(grad_out, self.weight.value.T) if input_grad else None
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         named = [("weight", self.weight)]
@@ -142,6 +151,11 @@ class Sequential(Module):
             self._flat[1].fill(0)
         else:
             super().zero_grad()
+
+    def replica(self) -> Sequential:
+        twin = super().replica()
+        twin.layers = [layer.replica() for layer in self.layers]
+        return twin
 
     def config(self) -> dict[str, Any]:
         return {"type": "Sequential", "layers": [layer.config() for layer in self.layers]}

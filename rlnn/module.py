@@ -15,6 +15,7 @@ network with a handful of numpy calls instead of a Python loop over arrays.
 
 from __future__ import annotations
 
+import copy as _copy
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -217,6 +218,12 @@ class Module:
     def from_config(cls, config: dict[str, Any]) -> Module:
         kwargs = {k: v for k, v in config.items() if k != "type"}
         return cls(**kwargs)
+
+    def replica(self) -> Module:
+        """A module that shares this one's parameters (the same ``value`` and ``grad`` arrays)
+        but keeps its own forward cache, so two forward passes of one network can be in
+        flight at once (e.g. on two threads) and each be back-propagated."""
+        return _copy.copy(self)
 
     def copy(self) -> Module:
         """An independent module of the same architecture and weights (gradients zeroed)."""

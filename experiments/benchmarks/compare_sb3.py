@@ -10,9 +10,11 @@ SB3 first for odd ones) so background load hits both alike. Each run reports its
 env steps per second, number of gradient updates and the mean return of 20 deterministic
 evaluation episodes (the same seeds for both libraries).
 
-Threads: a short calibration run per library, task and thread count (1, 2) picks each
-library's faster setting (BLAS threads through threadpoolctl for rlnn, ``torch.set_num_threads``
-for PyTorch); the full runs use it, and the table states it.
+Threads: a short calibration run per library, task and setting picks each library's fastest
+(BLAS threads through threadpoolctl for rlnn, ``torch.set_num_threads`` for PyTorch); the
+full runs use it, and the table states it. Settings are thread counts ("1", "2") and, for
+rlnn's SAC and TD3, "2L": two lanes (``agents.lanes``), each critic's work on its own core
+with one BLAS thread each.
 
 The matmul floor of a run is the FLOPs its updates must do (the matrix products of the
 forward and backward passes that the algorithm needs, counted from the layer sizes) divided
@@ -88,7 +90,12 @@ def flops_per_update(task: str, obs_dim: int, act_dim: int, hp: dict[str, Any]) 
 
 # -- one run (in a subprocess) ------------------------------------------------------------------
 
-def run_rlnn(task: str, seed: int, threads: int, steps: int) -> dict[str, Any]:
+def cores(setting: str) -> int:
+    """Cores a thread setting uses: "2" and "2L" (two lanes) both use two."""
+    return int(setting.rstrip("L"))
+
+
+def run_rlnn(task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
     import gymnasium as gym
 
     import agents
@@ -98,21 +105,23 @@ def run_rlnn(task: str, seed: int, threads: int, steps: int) -> dict[str, Any]:
     hp = {**zoo_hyperparameters(task), **spec["rlnn_overrides"]}
     env = gym.make(spec["env_id"])
     agent = agents.ALGORITHMS[spec["algo"]](env.observation_space, env.action_space, hp, seed=seed)
-    trainer = OffPolicyTrainer(agent, spec["env_id"], steps, seed, progress=False, blas_threads=threads)
+    lanes = cores(setting) if setting.endswith("L") else 1
+    trainer = OffPolicyTrainer(agent, spec["env_id"], steps, seed, progress=False,
+                               blas_threads=1 if lanes > 1 else cores(setting), lanes=lanes)
     start = time.perf_counter()
     trainer.run()
     wall = time.perf_counter() - start
     return {"wall_s": wall, "updates": agent.n_updates, "policy": lambda o: agent.act(o, deterministic=True)}
 
 
-def run_sb3(task: str, seed: int, threads: int, steps: int) -> dict[str, Any]:
+def run_sb3(task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
     import gymnasium as gym
     import numpy as np
     import stable_baselines3 as sb3
     import torch
     from stable_baselines3.common.noise import NormalActionNoise
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(cores(setting))
     spec = TASKS[task]
     hp = zoo_hyperparameters(task)
     env = gym.make(spec["env_id"])
@@ -140,14 +149,15 @@ def run_sb3(task: str, seed: int, threads: int, steps: int) -> dict[str, Any]:
             "policy": lambda o: model.predict(o, deterministic=True)[0]}
 
 
-def one_run(lib: str, task: str, seed: int, threads: int, steps: int) -> dict[str, Any]:
+def one_run(lib: str, task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
     import gymnasium as gym
 
     from agents.evaluation import evaluate
     from agents.loop import blas_thread_limit
 
-    limiter = blas_thread_limit(threads)  # numpy's BLAS for both (SB3 uses numpy too)
-    result = (run_rlnn if lib == "rlnn" else run_sb3)(task, seed, threads, steps)
+    # numpy's BLAS for both (SB3 uses numpy too); lanes run one BLAS thread each
+    limiter = blas_thread_limit(1 if setting.endswith("L") else cores(setting))
+    result = (run_rlnn if lib == "rlnn" else run_sb3)(task, seed, setting, steps)
     policy = result.pop("policy")
     ev = evaluate(policy, gym.make(TASKS[task]["env_id"]), EVAL_EPISODES)
     if limiter is not None:
@@ -155,16 +165,16 @@ def one_run(lib: str, task: str, seed: int, threads: int, steps: int) -> dict[st
     env = gym.make(TASKS[task]["env_id"])
     obs_dim = env.observation_space.shape[0]
     act_dim = env.action_space.shape[0] if hasattr(env.action_space, "shape") and env.action_space.shape else int(env.action_space.n)
-    return {"lib": lib, "task": task, "seed": seed, "threads": threads, "steps": steps, **result,
+    return {"lib": lib, "task": task, "seed": seed, "threads": setting, "steps": steps, **result,
             "steps_per_s": steps / result["wall_s"], "eval_mean_return": ev.mean_return,
             "eval_std_return": ev.std_return,
             "flops_per_update": flops_per_update(task, obs_dim, act_dim, zoo_hyperparameters(task))}
 
 
-def spawn(lib: str, task: str, seed: int, threads: int, steps: int) -> dict[str, Any]:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads)}
-    cmd = [sys.executable, "-m", "experiments.benchmarks.compare_sb3", "--one", lib, task, str(seed), str(threads),
+def spawn(lib: str, task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
+    threads = str(cores(setting))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    cmd = [sys.executable, "-m", "experiments.benchmarks.compare_sb3", "--one", lib, task, str(seed), setting,
            str(steps)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
@@ -174,12 +184,22 @@ def spawn(lib: str, task: str, seed: int, threads: int, steps: int) -> dict[str,
 
 # -- the whole comparison -------------------------------------------------------------------------
 
-def calibrate(task: str, lib: str, thread_options: list[int], steps: int) -> tuple[int, dict[int, float]]:
-    """Time a short run per thread count; return the fastest count and every per-update time."""
-    per_update = {}
-    for t in thread_options:
-        r = spawn(lib, task, 0, t, steps)
-        per_update[t] = r["wall_s"] / max(r["updates"], 1)
+def settings_for(lib: str, task: str, thread_options: list[str]) -> list[str]:
+    """The thread settings to calibrate: the given counts, plus two lanes for rlnn's SAC/TD3."""
+    extra = ["2L"] if lib == "rlnn" and TASKS[task]["algo"] in ("sac", "td3") and "2" in thread_options else []
+    return [*thread_options, *extra]
+
+
+def calibrate(task: str, lib: str, thread_options: list[str], steps: int, rounds: int = 2,
+              ) -> tuple[str, dict[str, float]]:
+    """Time a short run per setting, ``rounds`` times in turn (the best of the rounds counts, so
+    a burst of background load does not decide); return the fastest setting and every
+    setting's seconds per update."""
+    per_update: dict[str, float] = {}
+    for _ in range(rounds):
+        for t in thread_options:
+            r = spawn(lib, task, 0, t, steps)
+            per_update[t] = min(per_update.get(t, float("inf")), r["wall_s"] / max(r["updates"], 1))
     return min(per_update, key=per_update.get), per_update
 
 
@@ -187,7 +207,7 @@ def markdown(rows: list[dict[str, Any]], peaks: dict[int, float]) -> str:
     lines = ["| task | seed | lib | threads | wall s | steps/s | updates | eval return (20 ep) | floor s | wall / floor |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        floor = r["updates"] * r["flops_per_update"] / (peaks[r["threads"]] * 1e9)
+        floor = r["updates"] * r["flops_per_update"] / (peaks[cores(str(r["threads"]))] * 1e9)
         lines.append(f"| {r['task']} | {r['seed']} | {r['lib']} | {r['threads']} | {r['wall_s']:.1f} | "
                      f"{r['steps_per_s']:.0f} | {r['updates']} | {r['eval_mean_return']:.1f} ± {r['eval_std_return']:.1f} | "
                      f"{floor:.1f} | {r['wall_s'] / floor:.2f} |")
@@ -211,19 +231,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one", nargs=5, metavar=("LIB", "TASK", "SEED", "THREADS", "STEPS"), help=argparse.SUPPRESS)
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--threads", default="1,2", help="thread counts to calibrate over")
+    parser.add_argument("--threads", default="1,2", help="thread counts to calibrate over (rlnn's SAC/TD3 also "
+                                                         "try two lanes, '2L', when 2 is among them)")
     parser.add_argument("--calibration-steps", type=int, default=3000)
+    parser.add_argument("--calibration-rounds", type=int, default=2)
     parser.add_argument("--json")
     parser.add_argument("--md")
     args = parser.parse_args(argv)
     if args.one:
         lib, task, seed, threads, steps = args.one
-        print(json.dumps(one_run(lib, task, int(seed), int(threads), int(steps))))
+        print(json.dumps(one_run(lib, task, int(seed), threads, int(steps))))
         return 0
     from experiments.bench_nn import matmul_peak_gflops
 
-    thread_options = [int(t) for t in args.threads.split(",")]
-    peaks = {t: matmul_peak_gflops(threads=t) for t in thread_options}
+    thread_options = args.threads.split(",")
+    peaks = {cores(t): matmul_peak_gflops(threads=cores(t)) for t in thread_options}
     print("float32 matmul peak: " + ", ".join(f"{t} thread(s) {g:.1f} GFLOP/s" for t, g in peaks.items()), flush=True)
     rows, calibration = [], {}
     for task in args.tasks.split(","):
@@ -231,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         for lib in ("rlnn", "sb3"):
             # calibration must reach the updates: run past learning_starts
             steps = args.calibration_steps + zoo_hyperparameters(task)["learning_starts"]
-            best[lib], calibration[f"{task}/{lib}"] = calibrate(task, lib, thread_options, steps)
+            best[lib], calibration[f"{task}/{lib}"] = calibrate(task, lib, settings_for(lib, task, thread_options),
+                                                                steps, args.calibration_rounds)
             print(f"{task} {lib}: s/update by threads {calibration[f'{task}/{lib}']} -> {best[lib]}", flush=True)
         for seed in range(args.seeds):
             order = ("rlnn", "sb3") if seed % 2 == 0 else ("sb3", "rlnn")

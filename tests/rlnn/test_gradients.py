@@ -15,9 +15,10 @@ def _x(shape, seed=0):
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_linear(bias):
-    layer = rlnn.Linear(5, 3, bias=bias, rng_or_seed=1, dtype=np.float64)
-    assert check_module(layer, _x((4, 5))) < TOL
+@pytest.mark.parametrize("sizes", [(5, 3), (1, 4), (4, 1)])   # 1: the outer-product paths
+def test_linear(bias, sizes):
+    layer = rlnn.Linear(*sizes, bias=bias, rng_or_seed=1, dtype=np.float64)
+    assert check_module(layer, _x((4, sizes[0]))) < TOL
 
 
 @pytest.mark.parametrize("cls", [rlnn.Identity, rlnn.Sigmoid, rlnn.Tanh, rlnn.ReLU, rlnn.LeakyReLU, rlnn.Softmax])
@@ -90,6 +91,29 @@ def test_backward_accumulates_and_input_grad_flags():
     np.testing.assert_allclose(net.backward(g, param_grads=False), gx)
     for p, first in zip(net.parameters(), once):
         np.testing.assert_allclose(p.grad, 2 * first)  # param_grads=False leaves .grad alone
+
+
+def test_replica_shares_parameters_and_keeps_its_own_cache():
+    net = rlnn.MLP([3, 6, 2], rng_or_seed=0, dtype=np.float64)
+    twin = net.replica()
+    assert [id(p) for p in twin.parameters()] == [id(p) for p in net.parameters()]
+    x1, x2, g = _x((4, 3)), _x((4, 3), 1), _x((4, 2), 2)
+    net.zero_grad()
+    net(x1)
+    twin(x2)                     # must not disturb net's cache of x1
+    net.backward(g, input_grad=False)
+    from_net = [p.grad.copy() for p in net.parameters()]
+    fresh = net.copy()
+    fresh.zero_grad()
+    fresh(x1)
+    fresh.backward(g, input_grad=False)
+    for a, b in zip(from_net, fresh.parameters()):
+        np.testing.assert_allclose(a, b.grad)
+    twin.backward(g, input_grad=False)   # the replica's backward adds into the shared .grad
+    fresh(x2)
+    fresh.backward(g, input_grad=False)
+    for p, b in zip(net.parameters(), fresh.parameters()):
+        np.testing.assert_allclose(p.grad, b.grad)
 
 
 def test_forward_and_backward_do_not_modify_the_callers_arrays():

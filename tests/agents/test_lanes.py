@@ -1,0 +1,78 @@
+"""Lanes: per-critic work on two threads gives exactly the serial result; the loop and the
+CLI reject lanes for agents without twin critics."""
+
+from __future__ import annotations
+
+import threading
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from agents import OffPolicyTrainer
+from agents.dqn import DQN
+from agents.lanes import Lanes
+from agents.sac import SAC
+from agents.td3 import TD3
+
+
+def test_map_keeps_order_uses_threads_and_reraises():
+    lanes = Lanes(2)
+    names = lanes.map(lambda i: (i, threading.current_thread().name), [0, 1, 2])
+    assert [i for i, _ in names] == [0, 1, 2]
+    assert any("rlnn-lane" in name for _, name in names)   # something ran off the caller's thread
+
+    def boom(i):
+        if i == 1:
+            raise RuntimeError("lane 1 failed")
+        return i
+    with pytest.raises(RuntimeError, match="lane 1 failed"):
+        lanes.map(boom, [0, 1])
+    lanes.close()
+    with pytest.raises(ValueError, match="at least one"):
+        Lanes(0)
+
+
+@pytest.mark.parametrize("cls, config", [
+    (SAC, {"net_arch": [32, 32], "learning_starts": 100, "batch_size": 32}),
+    (TD3, {"net_arch": [32, 32], "learning_starts": 100, "batch_size": 32}),
+])
+def test_two_lanes_give_the_serial_parameters(cls, config):
+    env = gym.make("Pendulum-v1")
+
+    def run(lanes: int) -> dict[str, np.ndarray]:
+        agent = cls(env.observation_space, env.action_space, config, seed=4)
+        OffPolicyTrainer(agent, "Pendulum-v1", 400, seed=4, progress=False, lanes=lanes).run()
+        assert agent.lanes.workers == lanes
+        return agent.state_dict()[0]
+
+    serial, parallel = run(1), run(2)
+    assert serial.keys() == parallel.keys()
+    for key in serial:
+        np.testing.assert_array_equal(serial[key], parallel[key], err_msg=key)
+
+
+def test_dqn_two_lanes_give_the_serial_parameters():
+    env = gym.make("CartPole-v1")
+    config = {"net_arch": [32, 32], "learning_starts": 100, "batch_size": 16, "train_freq": 50,
+              "gradient_steps": 40, "target_update_interval": 10, "dueling": True}
+
+    def run(lanes: int) -> dict[str, np.ndarray]:
+        agent = DQN(env.observation_space, env.action_space, config, seed=2)
+        OffPolicyTrainer(agent, "CartPole-v1", 600, seed=2, progress=False, lanes=lanes).run()
+        return agent.state_dict()[0]
+
+    serial, parallel = run(1), run(2)
+    for key in serial:
+        np.testing.assert_allclose(serial[key], parallel[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_lanes_need_an_agent_that_has_them():
+    class NoLanes:
+        algo, obs_dim = "none", 4
+        action_space = gym.make("CartPole-v1").action_space
+        config = type("C", (), {"buffer_size": 10})()
+    with pytest.raises(ValueError, match="lanes"):
+        OffPolicyTrainer(NoLanes(), "CartPole-v1", 10, progress=False, lanes=2)
+    with pytest.raises(ValueError, match="at least 1"):
+        OffPolicyTrainer(NoLanes(), "CartPole-v1", 10, progress=False, lanes=0)
