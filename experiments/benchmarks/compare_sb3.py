@@ -13,8 +13,8 @@ evaluation episodes (the same seeds for both libraries).
 Threads: a short calibration run per library, task and setting picks each library's fastest
 (BLAS threads through threadpoolctl for rlnn, ``torch.set_num_threads`` for PyTorch); the
 full runs use it, and the table states it. Settings are thread counts ("1", "2") and, for
-rlnn's SAC and TD3, "2L": two lanes (``agents.lanes``), each critic's work on its own core
-with one BLAS thread each.
+rlnn, lanes (``agents.lanes``): "2L" runs each critic's work (DQN: the target network) on its
+own core with one BLAS thread each, "2L2" adds two BLAS threads outside the lanes.
 
 The matmul floor of a run is the FLOPs its updates must do (the matrix products of the
 forward and backward passes that the algorithm needs, counted from the layer sizes) divided
@@ -90,9 +90,21 @@ def flops_per_update(task: str, obs_dim: int, act_dim: int, hp: dict[str, Any]) 
 
 # -- one run (in a subprocess) ------------------------------------------------------------------
 
+def parse_setting(setting: str) -> tuple[int, int]:
+    """``(blas_threads, lanes)`` of a thread setting: "N" is N BLAS threads; "NL" is N lanes
+    with one BLAS thread each; "NLm" is N lanes with BLAS at m threads outside them (its
+    subprocess tells OpenBLAS to sleep right after each call, so idle BLAS threads do not
+    spin on the cores the lanes need)."""
+    if "L" not in setting:
+        return int(setting), 1
+    lanes, _, blas = setting.partition("L")
+    return int(blas or 1), int(lanes)
+
+
 def cores(setting: str) -> int:
-    """Cores a thread setting uses: "2" and "2L" (two lanes) both use two."""
-    return int(setting.rstrip("L"))
+    """Cores a thread setting uses: "2", "2L" and "2L2" all use two."""
+    blas, lanes = parse_setting(setting)
+    return max(blas, lanes)
 
 
 def run_rlnn(task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
@@ -105,9 +117,8 @@ def run_rlnn(task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
     hp = {**zoo_hyperparameters(task), **spec["rlnn_overrides"]}
     env = gym.make(spec["env_id"])
     agent = agents.ALGORITHMS[spec["algo"]](env.observation_space, env.action_space, hp, seed=seed)
-    lanes = cores(setting) if setting.endswith("L") else 1
-    trainer = OffPolicyTrainer(agent, spec["env_id"], steps, seed, progress=False,
-                               blas_threads=1 if lanes > 1 else cores(setting), lanes=lanes)
+    blas, lanes = parse_setting(setting)
+    trainer = OffPolicyTrainer(agent, spec["env_id"], steps, seed, progress=False, blas_threads=blas, lanes=lanes)
     start = time.perf_counter()
     trainer.run()
     wall = time.perf_counter() - start
@@ -156,7 +167,7 @@ def one_run(lib: str, task: str, seed: int, setting: str, steps: int) -> dict[st
     from agents.loop import blas_thread_limit
 
     # numpy's BLAS for both (SB3 uses numpy too); lanes run one BLAS thread each
-    limiter = blas_thread_limit(1 if setting.endswith("L") else cores(setting))
+    limiter = blas_thread_limit(parse_setting(setting)[0])
     result = (run_rlnn if lib == "rlnn" else run_sb3)(task, seed, setting, steps)
     policy = result.pop("policy")
     ev = evaluate(policy, gym.make(TASKS[task]["env_id"]), EVAL_EPISODES)
@@ -174,6 +185,9 @@ def one_run(lib: str, task: str, seed: int, setting: str, steps: int) -> dict[st
 def spawn(lib: str, task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
     threads = str(cores(setting))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    blas, lanes = parse_setting(setting)
+    if lanes > 1 and blas > 1:
+        env["OPENBLAS_THREAD_TIMEOUT"] = "4"   # 2^4 cycles of spinning, then sleep
     cmd = [sys.executable, "-m", "experiments.benchmarks.compare_sb3", "--one", lib, task, str(seed), setting,
            str(steps)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -185,8 +199,12 @@ def spawn(lib: str, task: str, seed: int, setting: str, steps: int) -> dict[str,
 # -- the whole comparison -------------------------------------------------------------------------
 
 def settings_for(lib: str, task: str, thread_options: list[str]) -> list[str]:
-    """The thread settings to calibrate: the given counts, plus two lanes for rlnn's SAC/TD3."""
-    extra = ["2L"] if lib == "rlnn" and TASKS[task]["algo"] in ("sac", "td3") and "2" in thread_options else []
+    """The thread settings to calibrate: the given counts, plus for rlnn with 2 among them two
+    lanes ("2L"; DQN: the target network on the second thread) and, for SAC/TD3, two lanes with
+    two BLAS threads outside them ("2L2")."""
+    extra = []
+    if lib == "rlnn" and "2" in thread_options:
+        extra = ["2L", "2L2"] if TASKS[task]["algo"] in ("sac", "td3") else ["2L"]
     return [*thread_options, *extra]
 
 

@@ -1,0 +1,29 @@
+"""The benchmark helpers that need neither PyTorch nor Stable-Baselines3."""
+
+from __future__ import annotations
+
+from experiments.benchmarks import compare_sb3, profile_run
+
+
+def test_thread_settings():
+    assert [compare_sb3.parse_setting(s) for s in ("1", "2", "2L", "2L2")] == [(1, 1), (2, 1), (1, 2), (2, 2)]
+    assert [compare_sb3.cores(s) for s in ("1", "2", "2L", "2L2")] == [1, 2, 2, 2]
+    assert compare_sb3.settings_for("rlnn", "sac-pendulum", ["1", "2"]) == ["1", "2", "2L", "2L2"]
+    assert compare_sb3.settings_for("rlnn", "dqn-cartpole", ["1", "2"]) == ["1", "2", "2L"]
+    assert compare_sb3.settings_for("sb3", "sac-pendulum", ["1", "2"]) == ["1", "2"]
+    assert compare_sb3.settings_for("rlnn", "dqn-cartpole", ["1"]) == ["1"]
+
+
+def test_flops_per_update_counts_the_big_layers():
+    hp = {"batch_size": 256, "net_arch": [256, 256]}
+    # SAC on Pendulum: the 256x256 layers dominate; about 0.55 GFLOP per update (issue figure ~0.6).
+    assert 0.5e9 < compare_sb3.flops_per_update("sac-pendulum", 3, 1, hp) < 0.6e9
+    # DQN: target forward, online forward, backward without the first layer's input gradient.
+    dqn = compare_sb3.flops_per_update("dqn-cartpole", 4, 2, {"batch_size": 64, "net_arch": [256, 256]})
+    forward = 64 * 2 * (4 * 256 + 256 * 256 + 256 * 2)
+    assert dqn == 4 * forward - 64 * 2 * 4 * 256
+
+
+def test_profile_run_prints_a_table():
+    text = profile_run.profile("dqn-cartpole", steps=256, threads=1, lanes=1, top=5)
+    assert "updates" in text and "| function |" in text and "_matmul" in text
