@@ -159,6 +159,20 @@ class Critics:
         """Named optimisers for checkpoints: ``critic0``, ``critic1``, ..."""
         return {f"critic{i}": opt for i, opt in enumerate(self.optimizers)}
 
+    def load_joint_optimizer(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Read the optimiser state of a checkpoint written when one Adam (``"critic"``) held
+        every critic's parameters in order; newer checkpoints have one per critic."""
+        steps = meta.get("optimizer_steps", {})
+        if "critic" not in steps or "critic0" in steps:
+            return
+        offset = 0
+        for opt in self.optimizers:
+            count = len(opt.params)
+            state = {f"{j}.{name}": arrays[f"opt.critic/{offset + j}.{name}"]
+                     for j in range(count) for name in opt.state_names}
+            opt.load_state_dict({"t": steps["critic"], "state": state})
+            offset += count
+
 
 def td_loss_grad(q: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
     """SB3's critic loss ``L = ½ Σ_i mean_b (Q_i − y)²`` for ``q`` of shape ``(n, B)`` and

@@ -319,6 +319,7 @@ class SAC:
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         unpack_state(arrays, meta, self._modules(), self._optimizers())
+        self.critics.load_joint_optimizer(arrays, meta)
         self.log_alpha.value = np.asarray(arrays["log_alpha"], dtype=np.float64).reshape(1)
         self.rng.bit_generator.state = meta["rng"]
         self.n_updates = int(meta.get("n_updates", 0))

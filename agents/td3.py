@@ -215,6 +215,7 @@ class TD3:
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         unpack_state(arrays, meta, self._modules(), self._optimizers())
+        self.critics.load_joint_optimizer(arrays, meta)
         self.rng.bit_generator.state = meta["rng"]
         self.n_updates = int(meta.get("n_updates", 0))
         self.total_steps = int(meta.get("total_steps", 1))

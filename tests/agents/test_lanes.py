@@ -76,3 +76,27 @@ def test_lanes_need_an_agent_that_has_them():
         OffPolicyTrainer(NoLanes(), "CartPole-v1", 10, progress=False, lanes=2)
     with pytest.raises(ValueError, match="at least 1"):
         OffPolicyTrainer(NoLanes(), "CartPole-v1", 10, progress=False, lanes=0)
+
+
+def test_checkpoints_with_one_joint_critic_optimizer_still_load():
+    """Before each critic had its own Adam, one "critic" optimiser held all their parameters."""
+    env = gym.make("Pendulum-v1")
+    agent = SAC(env.observation_space, env.action_space, {"net_arch": [8], "learning_starts": 10, "batch_size": 8}, 0)
+    OffPolicyTrainer(agent, "Pendulum-v1", 40, progress=False).run()
+    arrays, meta = agent.state_dict()
+    legacy = {k: v for k, v in arrays.items() if not k.startswith("opt.critic")}
+    offset = 0
+    for i, opt in enumerate(agent.critics.optimizers):
+        for key, value in arrays.items():
+            if key.startswith(f"opt.critic{i}/"):
+                index, name = key.split("/", 1)[1].split(".", 1)
+                legacy[f"opt.critic/{offset + int(index)}.{name}"] = value
+        offset += len(opt.params)
+    steps = {k: v for k, v in meta["optimizer_steps"].items() if not k.startswith("critic")}
+    legacy_meta = {**meta, "optimizer_steps": {**steps, "critic": meta["optimizer_steps"]["critic0"]}}
+    loaded = SAC.from_state_dict(legacy, legacy_meta)
+    for mine, theirs in zip(agent.critics.optimizers, loaded.critics.optimizers):
+        assert mine.t == theirs.t > 0
+        for p, q in zip(mine.params, theirs.params):
+            for name in mine.state_names:
+                np.testing.assert_array_equal(mine.state[p][name], theirs.state[q][name])
