@@ -173,7 +173,7 @@ class SAC:
         """Forward the actor (or a replica of it) on ``obs`` ``(B, obs_dim)`` and squash a
         reparameterised sample (``eps`` ``(B, d)`` drawn from the agent's RNG when not given)."""
         d = self.act_dim
-        out = (actor or self.actor)(obs)
+        out = (self.actor if actor is None else actor)(obs)
         mean, log_std = out[:, :d], out[:, d:]
         inside = (log_std > LOG_STD_MIN) & (log_std < LOG_STD_MAX)
         log_std = np.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
