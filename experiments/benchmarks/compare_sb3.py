@@ -16,6 +16,10 @@ full runs use it, and the table states it. Settings are thread counts ("1", "2")
 rlnn, lanes (``agents.lanes``): "2L" runs each critic's work (DQN: the target network) on its
 own core with one BLAS thread each, "2L2" adds two BLAS threads outside the lanes.
 
+The report starts with the network microbenchmark (``experiments.bench_nn``: one forward,
+backward and Adam step of rlnn, bare numpy and PyTorch, with the machine's matmul peak), run in
+its own subprocess first; ``--nn-budget 0`` skips it.
+
 The matmul floor of a run is the FLOPs its updates must do (the matrix products of the
 forward and backward passes that the algorithm needs, counted from the layer sizes) divided
 by the machine's measured float32 matmul throughput at that thread count.
@@ -198,6 +202,19 @@ def spawn(lib: str, task: str, seed: int, setting: str, steps: int) -> dict[str,
 
 # -- the whole comparison -------------------------------------------------------------------------
 
+def network_benchmark(budget: float) -> tuple[str, dict[str, Any]]:
+    """Run ``experiments.bench_nn`` in a subprocess; its Markdown report and its JSON figures."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = Path(tmp) / "nn.json"
+        cmd = [sys.executable, "-m", "experiments.bench_nn", "--budget", str(budget), "--json", str(figures)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
+        return out.stdout.strip(), json.loads(figures.read_text())
+
+
 def settings_for(lib: str, task: str, thread_options: list[str]) -> list[str]:
     """The thread settings to calibrate: the given counts, plus for rlnn with 2 among them two
     lanes ("2L"; DQN: the target network on the second thread) and, for SAC/TD3, two lanes with
@@ -253,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                                                          "try two lanes, '2L', when 2 is among them)")
     parser.add_argument("--calibration-steps", type=int, default=3000)
     parser.add_argument("--calibration-rounds", type=int, default=2)
+    parser.add_argument("--nn-budget", type=float, default=2.0,
+                        help="seconds per configuration for the network microbenchmark (0: skip it)")
     parser.add_argument("--json")
     parser.add_argument("--md")
     args = parser.parse_args(argv)
@@ -262,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from experiments.bench_nn import matmul_peak_gflops
 
+    nn_report, nn_figures = network_benchmark(args.nn_budget) if args.nn_budget > 0 else ("", {})
+    if nn_report:
+        print(nn_report, flush=True)
     thread_options = args.threads.split(",")
     peaks = {cores(t): matmul_peak_gflops(threads=cores(t)) for t in thread_options}
     print("float32 matmul peak: " + ", ".join(f"{t} thread(s) {g:.1f} GFLOP/s" for t, g in peaks.items()), flush=True)
@@ -281,9 +303,11 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 print(f"{task} seed {seed} {lib}: {row['wall_s']:.1f} s, return {row['eval_mean_return']:.1f}", flush=True)
     table = markdown(rows, peaks)
+    if nn_report:
+        table = "## Network step\n\n" + nn_report + "\n\n## Training runs\n\n" + table
     print(table)
     meta = {"machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg()}, "matmul_peak_gflops": peaks,
-            "calibration_s_per_update": calibration, "runs": rows}
+            "calibration_s_per_update": calibration, "runs": rows, "network_step": nn_figures}
     if args.json:
         Path(args.json).write_text(json.dumps(meta, indent=2))
     if args.md:
