@@ -68,7 +68,7 @@ class Lanes:
             done: Future[T] = Future()
             try:
                 done.set_result(fn(*args))
-            except BaseException as exc:  # handed to the caller through .result(), as a pool would
+            except Exception as exc:  # handed to the caller through .result(), as a pool would
                 done.set_exception(exc)
             return done
         if self._pool is None:
