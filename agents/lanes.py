@@ -68,7 +68,7 @@ class Lanes:
             done: Future[T] = Future()
             try:
                 done.set_result(fn(*args))
-            except Exception as exc:  # handed to the caller through .result(), as a pool would
+            except Exception as exc:  # noqa: BLE001 (handed to the caller by .result(), as a pool does)
                 done.set_exception(exc)
             return done
         if self._pool is None:

@@ -48,8 +48,9 @@ def profile(task: str, steps: int, threads: int, lanes: int, top: int) -> str:
         rows.append((own, cumulative, calls, _where(filename, line, name)))
     rows.sort(reverse=True)
     total_own = sum(r[0] for r in rows)
-    lines = [f"{task}: {steps} env steps, {updates} updates, BLAS threads {threads}, lanes {lanes}; "
-             f"{wall:.2f} s profiled = {wall / updates * 1e6:.0f} µs per update",
+    heading = (f"{task}: {steps} env steps, {updates} updates, BLAS threads {threads}, lanes {lanes}; "
+               f"{wall:.2f} s profiled = {wall / updates * 1e6:.0f} µs per update")
+    lines = [heading,
              "", "| function | own µs / update | share | calls / update |", "|---|---:|---:|---:|"]
     for own, _, calls, where in rows[:top]:
         lines.append(f"| {where} | {own / updates * 1e6:.0f} | {own / total_own:.0%} | {calls / updates:.1f} |")
