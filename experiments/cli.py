@@ -76,6 +76,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     log = lambda msg: print(msg, file=sys.stderr)
     if args.seeds:
+        if args.lanes > 1:
+            _fail("--lanes does not combine with --seeds: each trial already has a core of its own")
         from experiments.sweep import cmd_train_seeds
         return cmd_train_seeds(args)
     if args.resume:

@@ -81,6 +81,7 @@ def test_resumed_run_ends_with_the_same_parameters(tmp_path):
     (["train", "dqn", "NoSuchEnv-v9"], "cannot make environment 'NoSuchEnv-v9'"),
     (["train", "dqn", "Pendulum-v1"], "DQN needs a Discrete action space"),
     (["eval", "/nonexistent/run"], "no such checkpoint or run folder"),
+    (["train", "dqn", "CartPole-v1", "--seeds", "0-1", "--lanes", "2"], "--lanes does not combine with --seeds"),
 ])
 def test_bad_arguments_give_one_line_errors(argv, message, capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
