@@ -104,18 +104,12 @@ class Critics:
         q = self.lanes.map(lambda i: self.targets[i](x)[:, 0], self._indices)
         return np.minimum.reduce(q) if len(q) > 1 else q[0]
 
-    def zero_grad(self) -> None:
-        for net in self.nets:
-            net.zero_grad()
-
-    def backward_params(self, grad_q: np.ndarray) -> None:
-        """Add ``dL/dθ_i`` given ``grad_q = dL/dQ`` of shape ``(n, B)``; no input gradient."""
-        self.lanes.map(lambda i: self.nets[i].backward(grad_q[i][:, None], input_grad=False), self._indices)
-
-    def fit(self, obs: np.ndarray, actions: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
-        """One Adam step of every critic on ``L_Q`` (:func:`td_loss_grad`) against ``target``;
-        returns ``(L_Q, Q)`` with ``Q`` of shape ``(n, B)`` from before the step. Each critic's
-        forward, backward and step form one lane."""
+    def fit(self, obs: np.ndarray, actions: np.ndarray, target: np.ndarray,
+            step: bool = True) -> tuple[float, np.ndarray]:
+        """``L_Q`` (:func:`td_loss_grad`) against ``target``, each critic's ``.grad`` set to its
+        gradient (zeroed first) and, with ``step``, one Adam step of every critic. Returns
+        ``(L_Q, Q)`` with ``Q`` of shape ``(n, B)`` from before the step. Each critic's forward,
+        backward and step form one lane."""
         x = self._input(obs, actions)
 
         def fit_one(i: int) -> tuple[float, np.ndarray]:
@@ -123,15 +117,12 @@ class Critics:
             loss, grad = td_loss_grad(q[None], target)
             self.nets[i].zero_grad()
             self.nets[i].backward(grad[0][:, None], input_grad=False)
-            self.optimizers[i].step()
+            if step:
+                self.optimizers[i].step()
             return loss, q
 
         results = self.lanes.map(fit_one, self._indices)
         return sum(loss for loss, _ in results), np.stack([q for _, q in results])
-
-    def step(self) -> None:
-        """An Adam step of every critic on its current ``.grad``."""
-        self.lanes.map(lambda i: self.optimizers[i].step(), self._indices)
 
     def action_grad(self, grad_q: np.ndarray) -> np.ndarray:
         """``dL/da = sum_i dL/dQ_i · dQ_i/da`` of shape ``(B, act_dim)`` for the last ``forward``,

@@ -28,7 +28,7 @@ from gymnasium import spaces
 
 from rlnn.optim import Adam, polyak_update
 
-from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp, td_loss_grad
+from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp
 from .checkpoint import pack_state, unpack_state
 from .config import config_from_dict, config_to_dict
 from .lanes import Lanes
@@ -162,12 +162,9 @@ class TD3:
         return batch.rewards + not_done.astype(self.dtype) * q_next
 
     def critic_loss(self, batch: Batch, target: np.ndarray) -> tuple[float, np.ndarray]:
-        """``L_Q`` and the critics' ``.grad`` (zeroed first); returns ``(L_Q, Q)`` with ``Q`` ``(n, B)``."""
-        q = self.critics.forward(batch.obs, batch.actions)
-        loss, grad_q = td_loss_grad(q, target)
-        self.critics.zero_grad()
-        self.critics.backward_params(grad_q)
-        return loss, q
+        """``L_Q`` and the critics' ``.grad`` (zeroed first), without a step: the gradient
+        :meth:`train_step` follows; returns ``(L_Q, Q)`` with ``Q`` ``(n, B)``."""
+        return self.critics.fit(batch.obs, batch.actions, target, step=False)
 
     def actor_loss(self, obs: np.ndarray, backward: bool = True) -> float:
         """``L_μ = −mean_b Q_0(s, μ(s))``; fills the actor's ``.grad`` (zeroed first) unless
