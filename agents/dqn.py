@@ -233,12 +233,9 @@ class DQN:
         if len(batches) == 1:
             return [self.train_step(batches[0])]
         next_obs = [b.next_obs for b in batches]
-        if self.lanes.workers == 1:
-            q_next_all = np.split(self.q_target(np.concatenate(next_obs)), np.cumsum([len(x) for x in next_obs])[:-1])
-            return [self.train_step(b, q) for b, q in zip(batches, q_next_all)]
         bounds = [0]
-        while bounds[-1] < len(batches):  # chunks of 1, 3, 12, 48, ... batches
-            bounds.append(min(len(batches), max(1, 4 * bounds[-1])))
+        while bounds[-1] < len(batches):  # one chunk, or with lanes chunks of 1, 3, 12, 48, ... batches
+            bounds.append(len(batches) if self.lanes.workers == 1 else min(len(batches), max(1, 4 * bounds[-1])))
 
         def targets(lo: int, hi: int) -> list[np.ndarray]:
             stacked = next_obs[lo] if hi - lo == 1 else np.concatenate(next_obs[lo:hi])

@@ -14,7 +14,6 @@ loop computes, on its own arrays.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -49,17 +48,11 @@ class Lanes:
         first exception raised by any ``fn`` is re-raised here."""
         if self.workers == 1 or len(items) < 2:
             return [fn(x) for x in items]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.workers - 1, thread_name_prefix="rlnn-lane")
-        blas = self._blas_controller()
-        previous = _pin_blas(blas, 1)
-        try:
+        with self.pinned():
             # Items 1.. go to the pool, item 0 runs here; with more items than lanes the pool queues them.
-            futures = [self._pool.submit(fn, x) for x in items[1:]]
+            futures = [self._executor().submit(fn, x) for x in items[1:]]
             first = fn(items[0])
             return [first, *(f.result() for f in futures)]
-        finally:
-            _pin_blas(blas, previous)
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         """Start ``fn(*args)`` on a lane and return its future; with one worker it runs here,
@@ -71,9 +64,7 @@ class Lanes:
             except Exception as exc:  # noqa: BLE001 (handed to the caller by .result(), as a pool does)
                 done.set_exception(exc)
             return done
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.workers - 1, thread_name_prefix="rlnn-lane")
-        return self._pool.submit(fn, *args)
+        return self._executor().submit(fn, *args)
 
     @contextmanager
     def pinned(self) -> Iterator[None]:
@@ -81,14 +72,19 @@ class Lanes:
         if self.workers == 1:
             yield
             return
-        blas = self._blas_controller()
+        blas = self._blas_controllers()
         previous = _pin_blas(blas, 1)
         try:
             yield
         finally:
             _pin_blas(blas, previous)
 
-    def _blas_controller(self) -> Any:
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers - 1, thread_name_prefix="rlnn-lane")
+        return self._pool
+
+    def _blas_controllers(self) -> list[Any]:
         if self._blas is None:
             try:
                 from threadpoolctl import ThreadpoolController
@@ -102,12 +98,6 @@ class Lanes:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {"workers": self.workers}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["workers"])
-
 
 def _pin_blas(controllers: list[Any], threads: int | list[int]) -> list[int]:
     """Set every BLAS library to ``threads`` (one number, or one per library); returns the
@@ -119,7 +109,3 @@ def _pin_blas(controllers: list[Any], threads: int | list[int]) -> list[int]:
             c.set_num_threads(n)
     return previous
 
-
-def default_lanes() -> int:
-    """Lanes to use when asked for "auto": one per core, at most two (the twin critics)."""
-    return max(1, min(2, os.cpu_count() or 1))
