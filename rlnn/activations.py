@@ -115,10 +115,9 @@ class ReLU(Activation):
             self._y = np.maximum(x, 0, out=out)
             return self._y
         zeros = self._zeros
-        if (zeros is None or zeros.ndim != x.ndim or zeros.dtype != x.dtype or zeros.shape[1:] != x.shape[1:]
-                or zeros.shape[0] < x.shape[0]):
+        if zeros is None or zeros.dtype != x.dtype or zeros.shape[1:] != x.shape[1:] or len(zeros) < len(x):
             zeros = self._zeros = np.zeros(x.shape, dtype=x.dtype)
-        self._y = np.maximum(x, zeros[:x.shape[0]] if zeros.shape[0] != x.shape[0] else zeros, out=out)
+        self._y = np.maximum(x, zeros[:len(x)], out=out)
         return self._y
 
     def _local_grad(self, grad_out: np.ndarray, out: np.ndarray | None) -> np.ndarray:

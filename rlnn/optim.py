@@ -204,10 +204,10 @@ class Adam(Optimizer):
         # self.t was already incremented: this is step t of the bias correction.
         bias1 = 1.0 - b1 ** self.t
         bias2 = 1.0 - b2 ** self.t
-        # m̂ / (√v̂ + ε) = c m / (√v + c ε) with c = √bias2: one pass fewer than forming √v̂.
+        # m̂ / (√v̂ + ε) = c m̂ / (√v + c ε) with c = √bias2: one pass fewer than forming √v̂.
         c = math.sqrt(bias2)
         np.sqrt(v, out=tmp)
-        tmp += self.eps * c                       # (√v̂ + ε) / c
+        tmp += self.eps * c                       # c (√v̂ + ε)
         np.divide(m, tmp, out=tmp)
         tmp *= lr * c / bias1
         value -= tmp                              # θ ← θ − η m̂ / (√v̂ + ε)
