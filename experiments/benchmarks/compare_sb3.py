@@ -187,9 +187,9 @@ def one_run(lib: str, task: str, seed: int, setting: str, steps: int) -> dict[st
 
 
 def spawn(lib: str, task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
-    threads = str(cores(setting))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     blas, lanes = parse_setting(setting)
+    threads = str(max(blas, lanes))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     if lanes > 1 and blas > 1:
         env["OPENBLAS_THREAD_TIMEOUT"] = "4"   # 2^4 cycles of spinning, then sleep
     cmd = [sys.executable, "-m", "experiments.benchmarks.compare_sb3", "--one", lib, task, str(seed), setting,
@@ -266,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one", nargs=5, metavar=("LIB", "TASK", "SEED", "THREADS", "STEPS"), help=argparse.SUPPRESS)
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--threads", default="1,2", help="thread counts to calibrate over (rlnn's SAC/TD3 also "
-                                                         "try two lanes, '2L', when 2 is among them)")
+    parser.add_argument("--threads", default="1,2", help="thread counts to calibrate over (rlnn also tries "
+                                                         "lanes, '2L' and for SAC/TD3 '2L2', when 2 is among them)")
     parser.add_argument("--calibration-steps", type=int, default=3000)
     parser.add_argument("--calibration-rounds", type=int, default=2)
     parser.add_argument("--nn-budget", type=float, default=2.0,
@@ -285,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     if nn_report:
         print(nn_report, flush=True)
     thread_options = args.threads.split(",")
-    peaks = {cores(t): matmul_peak_gflops(threads=cores(t)) for t in thread_options}
+    # The network step measured the peak already; measure only the thread counts it did not.
+    measured = nn_figures.get("peak_gflops", {})
+    peaks = {cores(t): measured.get(str(cores(t))) or matmul_peak_gflops(threads=cores(t)) for t in thread_options}
     print("float32 matmul peak: " + ", ".join(f"{t} thread(s) {g:.1f} GFLOP/s" for t, g in peaks.items()), flush=True)
     rows, calibration = [], {}
     for task in args.tasks.split(","):
