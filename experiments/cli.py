@@ -111,14 +111,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"{args.algo}_{args.env_id.replace('/', '_')}_s{args.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
     if (out / "run.json").exists():
         _fail(f"{out} already holds a run; pick another --out or continue it with --resume {out}")
-    if args.lanes > 1 and not hasattr(agent, "lanes"):
-        _fail(f"--lanes {args.lanes}: {args.algo} has no work to run side by side; use --lanes 1")
-    trainer = OffPolicyTrainer(agent, args.env_id, total, args.seed, env_kwargs=env_kwargs, run_dir=out,
-                               eval_freq=eval_freq, eval_episodes=int(file_config.get("eval_episodes", 10)),
-                               checkpoint_freq=args.checkpoint_freq or max(total // 5, 1),
-                               progress=not args.quiet, log=log, blas_threads=_threads(args.blas_threads),
-                               lanes=args.lanes, run_info={"command": " ".join(["rlnn", *sys.argv[1:]]),
-                                         "config_source": str(args.config or file_config.get("source", "defaults"))})
+    try:
+        trainer = OffPolicyTrainer(agent, args.env_id, total, args.seed, env_kwargs=env_kwargs, run_dir=out,
+                                   eval_freq=eval_freq, eval_episodes=int(file_config.get("eval_episodes", 10)),
+                                   checkpoint_freq=args.checkpoint_freq or max(total // 5, 1),
+                                   progress=not args.quiet, log=log, blas_threads=_threads(args.blas_threads),
+                                   lanes=args.lanes,
+                                   run_info={"command": " ".join(["rlnn", *sys.argv[1:]]),
+                                             "config_source": str(args.config or file_config.get("source", "defaults"))})
+    except ValueError as exc:  # e.g. lanes for an agent without any
+        _fail(str(exc))
     summary = trainer.run()
     _finish_run(trainer, args)
     print(json.dumps(summary))
