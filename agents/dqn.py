@@ -16,7 +16,7 @@ falling linearly from ``exploration_initial_eps`` to ``exploration_final_eps`` o
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +25,12 @@ from gymnasium import spaces
 
 import rlnn
 from rlnn.losses import Huber, SquaredError
-from rlnn.module import Module, Parameter, register_module
+from rlnn.module import Module, Parameter, move_parameters, register_module
 from rlnn.optim import Adam, clip_grad_norm, polyak_update
 
 from .checkpoint import pack_state, unpack_state
 from .config import config_from_dict, config_to_dict
+from .forked import ForkedLane, fork_available, shared_array
 from .lanes import Lanes
 from .replay import Batch
 from .spaces import as_observation, check_box_observation, check_discrete_action, space_from_json, space_to_json
@@ -131,6 +132,17 @@ class DuelingQNetwork(Module):
         return {"type": "DuelingQNetwork", "sizes": self.sizes, "activation": self.activation}
 
 
+@dataclass
+class _Split:
+    """Shared memory of :meth:`DQN._train_round_split`."""
+    half: int                          # this process's rows: 0 .. half
+    value: np.ndarray                  # Q's parameters
+    grad: np.ndarray                   # this process's gradient of Q (the optimiser's)
+    worker_grad: np.ndarray            # the worker's
+    inputs: dict[str, np.ndarray]      # the worker's rows of each batch: (steps, B − half, ...)
+    outputs: np.ndarray                # (steps, 2): the worker's loss and sum of Q per step
+
+
 class DQN:
     """A DQN agent for ``Box`` observations and ``Discrete`` actions."""
 
@@ -153,9 +165,8 @@ class DQN:
         else:
             self.q = rlnn.MLP(sizes, activation=c.activation, rng_or_seed=self.rng)
         self.q_target = self.q.copy()
-        # The target network's own handle for a second thread (shared weights, own cache).
-        self._q_target_replica = self.q_target.replica()
         self.lanes = Lanes()
+        self._split: _Split | None = None   # shared memory of the row-split rounds, made on first use
         self.optimizer = Adam(self.q.parameters(), lr=c.learning_rate)
         self.loss_fn = Huber(reduction="mean") if c.loss == "huber" else SquaredError(reduction="mean", half=True)
         self.n_updates = 0
@@ -198,15 +209,19 @@ class DQN:
         q_next = q_next_target[np.arange(len(best)), best]
         return batch.rewards + batch.discount * (1.0 - batch.terminated) * q_next
 
-    def td_loss(self, batch: Batch, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    def td_loss(self, batch: Batch, target: np.ndarray, weight: float = 1.0) -> tuple[float, np.ndarray, np.ndarray]:
         """Loss of ``Q(s, a)`` against ``target`` and its gradient with respect to every Q output
-        (zero except at the taken actions). Leaves the forward cache of ``Q(s, ·)`` in place."""
+        (zero except at the taken actions), both times ``weight`` (the batch's share of a larger
+        one whose rows are split over lanes). Leaves the forward cache of ``Q(s, ·)`` in place."""
         q = self.q(batch.obs)
         rows = np.arange(q.shape[0])
         taken = batch.actions - self.action_start
         value, grad_taken = self.loss_fn(q[rows, taken], target.astype(q.dtype, copy=False))
         grad_q = np.zeros_like(q)
         grad_q[rows, taken] = grad_taken
+        if weight != 1.0:
+            value *= weight
+            grad_q *= weight
         return value, grad_q, q
 
     def train_step(self, batch: Batch, q_next_target: np.ndarray | None = None) -> dict[str, float]:
@@ -215,40 +230,105 @@ class DQN:
         loss, grad_q, q = self.td_loss(batch, target)
         self.q.zero_grad()
         self.q.backward(grad_q, input_grad=False)
+        self._step()
+        return {"loss": loss, "q_mean": float(q.mean())}
+
+    def _step(self) -> None:
+        """Clip ``Q``'s gradient by its global norm and take the Adam step."""
         if self.config.max_grad_norm > 0:
             clip_grad_norm(self.q.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
         self.n_updates += 1
-        return {"loss": loss, "q_mean": float(q.mean())}
 
     def train_round(self, batches: list[Batch]) -> list[dict[str, float]]:
-        """``train_step`` on each batch in turn, with ``Q_target(s', ·)`` computed ahead.
+        """``train_step`` on each batch in turn, with ``Q_target(s', ·)`` computed ahead: the
+        target network only moves in :meth:`on_step`, between rounds, so its values on every
+        batch's next observations come from one forward pass on all of them stacked (one large
+        matmul instead of ``len(batches)`` small ones).
 
-        The target network only moves in :meth:`on_step`, between rounds, so its values on
-        every batch's next observations are known before the round starts. With one lane they
-        come from one forward pass on all of them stacked (one large matmul instead of
-        ``len(batches)`` small ones); with two lanes a second thread computes them in chunks of
-        growing size while this one trains, so the target network's cost leaves the critical path.
+        With two lanes (Linux), each batch's rows are split over this process and a forked
+        one instead: see :meth:`_train_round_split`.
         """
+        if self.lanes.workers > 1 and fork_available() and self._splittable(batches):
+            return self._train_round_split(batches)
         if len(batches) == 1:
             return [self.train_step(batches[0])]
         next_obs = [b.next_obs for b in batches]
-        bounds = [0]
-        while bounds[-1] < len(batches):  # one chunk, or with lanes chunks of 1, 3, 12, 48, ... batches
-            bounds.append(len(batches) if self.lanes.workers == 1 else min(len(batches), max(1, 4 * bounds[-1])))
+        q_next = np.split(self.q_target(np.concatenate(next_obs)), np.cumsum([len(x) for x in next_obs])[:-1])
+        return [self.train_step(b, q) for b, q in zip(batches, q_next)]
 
-        def targets(lo: int, hi: int) -> list[np.ndarray]:
-            stacked = next_obs[lo] if hi - lo == 1 else np.concatenate(next_obs[lo:hi])
-            q = self._q_target_replica(stacked)
-            return np.split(q, np.cumsum([len(x) for x in next_obs[lo:hi]])[:-1])
+    # -- a round's rows split over two processes ---------------------------------------------
+    def _splittable(self, batches: list[Batch]) -> bool:
+        c = self.config
+        return (c.batch_size >= 2 and len(batches) <= c.gradient_steps
+                and all(len(b.rewards) == c.batch_size for b in batches))
 
-        results = []
-        with self.lanes.pinned():
-            futures = [self.lanes.submit(targets, lo, hi) for lo, hi in itertools.pairwise(bounds)]
-            for (lo, hi), future in zip(itertools.pairwise(bounds), futures):
-                for b, q in zip(batches[lo:hi], future.result()):
-                    results.append(self.train_step(b, q))
-        return results
+    def _train_round_split(self, batches: list[Batch]) -> list[dict[str, float]]:
+        """The round with every batch split in two row halves (data parallelism over two cores).
+
+        This process trains on rows ``0 .. B/2`` and a forked worker (:mod:`agents.forked`) on the
+        rest, each back-propagating its half, weighted by its share of ``B``, into a gradient of its
+        own; the two networks are one, their parameters living in shared memory. Per step:
+        both back-propagate — barrier — this process adds the worker's gradient to its own (the
+        full batch's gradient, up to float rounding), clips it and takes the Adam step — barrier.
+        Each side gets its rows' target values from one pass of ``Q_target`` at the start.
+        """
+        split = self._split if self._split is not None else self._start_split(batches[0])
+        lane = self.lanes.forked(self._serve_split)
+        half, n = split.half, len(batches)
+        for i, b in enumerate(batches):   # the worker's rows, into the memory it reads
+            for name, arr in split.inputs.items():
+                arr[i] = getattr(b, name)[half:]
+        lane.post(n)
+        try:
+            own = self._split_steps(lane, [b.rows(slice(0, half)) for b in batches], half / self.config.batch_size)
+            lane.wait()
+        except BaseException:
+            lane.abort()
+            raise
+        totals = own + split.outputs[:n]
+        q_count = self.config.batch_size * self.n_actions
+        return [{"loss": float(loss), "q_mean": float(q_sum) / q_count} for loss, q_sum in totals]
+
+    def _start_split(self, batch: Batch) -> _Split:
+        """Move ``Q`` and ``Q_target`` into shared memory (before the fork) and make the worker's
+        input and output areas."""
+        c = self.config
+        dtype = self.q.parameters()[0].dtype
+        n, n_target = self.q.num_parameters(), self.q_target.num_parameters()
+        value, grad, worker_grad = (shared_array(n, dtype) for _ in range(3))
+        move_parameters(self.q, value, grad)
+        self.optimizer.rebind()
+        move_parameters(self.q_target, shared_array(n_target, dtype), shared_array(n_target, dtype))
+        half = c.batch_size // 2
+        inputs = {f.name: shared_array((c.gradient_steps, c.batch_size - half, *getattr(batch, f.name).shape[1:]),
+                                       getattr(batch, f.name).dtype) for f in dataclasses.fields(Batch)}
+        self._split = _Split(half, value, grad, worker_grad, inputs, shared_array((c.gradient_steps, 2), np.float64))
+        return self._split
+
+    def _serve_split(self, lane: ForkedLane, n: int) -> None:  # pragma: no cover (runs in the worker)
+        split = self._split
+        if not np.shares_memory(self.q.parameters()[0].grad, split.worker_grad):
+            move_parameters(self.q, split.value, split.worker_grad)   # this process's own gradient
+        parts = [Batch(**{name: arr[i] for name, arr in split.inputs.items()}) for i in range(n)]
+        c = self.config
+        split.outputs[:n] = self._split_steps(lane, parts, (c.batch_size - split.half) / c.batch_size)
+
+    def _split_steps(self, lane: ForkedLane, parts: list[Batch], weight: float) -> np.ndarray:
+        """One side of :meth:`_train_round_split`: returns ``(loss, sum of Q)`` per step for its rows."""
+        q_next = np.split(self.q_target(np.concatenate([p.next_obs for p in parts])), len(parts))
+        out = np.empty((len(parts), 2))
+        for i, (part, q_next_target) in enumerate(zip(parts, q_next)):
+            loss, grad_q, q = self.td_loss(part, self.td_target(part, q_next_target), weight)
+            self.q.zero_grad()
+            self.q.backward(grad_q, input_grad=False)
+            lane.barrier()                          # both halves' gradients are in
+            if lane.index == 0:
+                self._split.grad += self._split.worker_grad
+                self._step()
+            lane.barrier()                          # the parameters have moved
+            out[i] = loss, float(q.sum())
+        return out
 
     def on_step(self, step: int) -> None:
         """Called by the training loop after every env step: target-network refresh."""

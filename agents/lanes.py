@@ -10,6 +10,10 @@ While lanes run, BLAS is pinned to one thread per caller: two callers each start
 BLAS threads would put four spinning threads on two cores, which is many times slower.
 Results do not depend on the number of lanes: each lane computes exactly what the serial
 loop computes, on its own arrays.
+
+Work too fine-grained for threads (DQN's small steps, where the GIL hand-overs between ~30 short
+numpy calls cost more than they save) can use :meth:`Lanes.forked` instead: a worker process
+(:mod:`agents.forked`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
+
+from .forked import ForkedLane
 
 T = TypeVar("T")
 
@@ -31,6 +37,7 @@ class Lanes:
     def __init__(self, workers: int = 1) -> None:
         self.workers = 1
         self._pool: ThreadPoolExecutor | None = None
+        self._forked: ForkedLane | None = None
         self._blas: Any = None
         self.set_workers(workers)
 
@@ -38,9 +45,8 @@ class Lanes:
         workers = int(workers)
         if workers < 1:
             raise ValueError(f"lanes need at least one worker, got {workers}")
-        if workers != self.workers and self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        if workers != self.workers:
+            self.close()
         self.workers = workers
 
     def map(self, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
@@ -93,10 +99,23 @@ class Lanes:
                 self._blas = []
         return self._blas
 
+    def forked(self, work: Callable[[ForkedLane, int], None]) -> ForkedLane:
+        """The lanes' worker process (:mod:`agents.forked`), forked on first use to run ``work``
+        (later calls return the same worker, whatever ``work`` they pass). BLAS is at one thread
+        while forking, so the child starts without a thread pool it cannot use."""
+        if self._forked is None or self._forked.pid == 0:
+            with self.pinned():
+                self._forked = ForkedLane(work)
+        return self._forked
+
     def close(self) -> None:
+        """Stop the worker threads and the worker process, if any."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self._forked is not None:
+            self._forked.close()
+            self._forked = None
 
 
 def _pin_blas(controllers: list[Any], threads: int | list[int]) -> list[int]:

@@ -163,6 +163,8 @@ class OffPolicyTrainer:
                     self.save_checkpoints(periodic=True)
                 bar.update(self.step, self.recent_returns[-1] if self.recent_returns else None)
         finally:
+            if hasattr(agent, "lanes"):
+                agent.lanes.close()   # worker threads and a forked worker process end with the run
             if threads is not None:
                 threads.restore_original_limits()
             self.wall_time += time.perf_counter() - t_start

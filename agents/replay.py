@@ -35,6 +35,11 @@ class Batch:
     terminated: np.ndarray
     discount: np.ndarray
 
+    def rows(self, rows: slice) -> Batch:
+        """The transitions ``rows`` of this batch (views, no copies)."""
+        return Batch(self.obs[rows], self.actions[rows], self.rewards[rows], self.next_obs[rows],
+                     self.terminated[rows], self.discount[rows])
+
 
 class ReplayBuffer:
     """Preallocated ring buffer with seeded uniform sampling."""

@@ -268,8 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--blas-threads", default="auto",
                        help="BLAS threads for the updates: a number, or 'auto' (2 for large updates, else 1)")
     train.add_argument("--lanes", type=_positive_int, default=1,
-                       help="threads for work that can run side by side (SAC/TD3: the twin critics; DQN: the "
-                            "target network during a round); BLAS then uses 1 thread per lane")
+                       help="cores for work that can run side by side (SAC/TD3: the twin critics on two threads; "
+                            "DQN: each batch's rows split over two processes, Linux); BLAS then uses 1 thread "
+                            "per lane")
     train.add_argument("--no-gif", action="store_true", help="skip the GIF of an episode at the end")
     train.set_defaults(func=cmd_train)
 

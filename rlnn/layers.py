@@ -152,6 +152,14 @@ class Sequential(Module):
         else:
             super().zero_grad()
 
+    def _parameters_moved(self) -> None:
+        if self._flat is None:
+            return
+        params = self.parameters()
+        flat_value, flat_grad = params[0]._buffer
+        start, end = params[0]._offset, params[-1]._offset + params[-1].size
+        self._flat = (flat_value[start:end], flat_grad[start:end])
+
     def replica(self) -> Sequential:
         twin = super().replica()
         twin.layers = [layer.replica() for layer in self.layers]

@@ -108,6 +108,50 @@ def pack_parameters(params: list[Parameter]) -> tuple[np.ndarray, np.ndarray] | 
     return buffers
 
 
+def move_parameters(module: Module, flat_value: np.ndarray, flat_grad: np.ndarray) -> None:
+    """Pack every parameter of ``module`` into the given 1-D buffers (e.g. memory shared with
+    another process), in order, copying the current values and gradients in.
+
+    Afterwards the parameters, and every packed container inside ``module``, use the new
+    buffers; the old storage is dropped. An optimiser built on these parameters before must
+    follow with :meth:`rlnn.optim.Optimizer.rebind`. Moving onto the buffers the parameters
+    already use only re-points what differs (a process can give its copy of a network gradient
+    buffers of its own this way, the values staying shared).
+    """
+    params = list(dict.fromkeys(module.parameters()))
+    total = sum(p.size for p in params)
+    dtypes = {p.dtype for p in params}
+    for name, buf in (("value", flat_value), ("grad", flat_grad)):
+        if buf.ndim != 1 or buf.shape[0] != total or {buf.dtype} != dtypes:
+            raise ValueError(f"move_parameters: the {name} buffer must be 1-D with {total} elements of dtype "
+                             f"{', '.join(sorted(d.name for d in dtypes))}, got shape {buf.shape} and dtype {buf.dtype}")
+    buffers = (flat_value, flat_grad)
+    offset = 0
+    for p in params:
+        n = p.size
+        new_value = flat_value[offset:offset + n].reshape(p.shape)
+        new_grad = flat_grad[offset:offset + n].reshape(p.shape)
+        if not np.shares_memory(new_value, p._value):
+            new_value[...] = p._value
+        if not np.shares_memory(new_grad, p._grad):
+            new_grad[...] = p._grad
+        p._value, p._grad, p._buffer, p._offset = new_value, new_grad, buffers, offset
+        offset += n
+    for sub in _submodules(module):
+        sub._parameters_moved()
+
+
+def _submodules(module: Module) -> list[Module]:
+    """``module`` and every module inside it (attributes that are modules or lists of modules)."""
+    found = [module]
+    for value in vars(module).values():
+        children = value if isinstance(value, list) else [value]
+        for child in children:
+            if isinstance(child, Module):
+                found.extend(_submodules(child))
+    return found
+
+
 def contiguous_spans(params: list[Parameter]) -> list[tuple[np.ndarray, np.ndarray, list[Parameter]]]:
     """Group ``params`` into runs that are consecutive slices of one packed buffer.
 
@@ -224,6 +268,10 @@ class Module:
         but keeps its own forward cache, so two forward passes of one network can be in
         flight at once (e.g. on two threads) and each be back-propagated."""
         return _copy.copy(self)
+
+    def _parameters_moved(self) -> None:
+        """Called by :func:`move_parameters` after this module's parameters changed storage;
+        a module that keeps views of its packed buffers refreshes them here."""
 
     def copy(self) -> Module:
         """An independent module of the same architecture and weights (gradients zeroed)."""

@@ -49,8 +49,15 @@ class Optimizer:
         self.lr = lr
         self.weight_decay = float(weight_decay)
         self.t = 0
-        self._spans = []
         self.state: dict[Parameter, dict[str, np.ndarray]] = {}
+        self.rebind()
+
+    def rebind(self) -> None:
+        """Re-read where the parameters live (after :func:`rlnn.module.move_parameters`),
+        keeping the optimiser's state. Called once by the constructor."""
+        old_state = self.state
+        self._spans = []
+        self.state = {}
         for value, grad, members in contiguous_spans(self.params):
             span_state = {name: np.zeros_like(value) for name in self.state_names}
             scratch = (np.empty_like(value), np.empty_like(value))
@@ -58,6 +65,8 @@ class Optimizer:
             offset = 0
             for p in members:
                 self.state[p] = {name: arr[offset:offset + p.size].reshape(p.shape) for name, arr in span_state.items()}
+                for name, arr in old_state.get(p, {}).items():
+                    self.state[p][name][...] = arr
                 offset += p.size
 
     def current_lr(self) -> float:

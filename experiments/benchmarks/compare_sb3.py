@@ -13,8 +13,9 @@ evaluation episodes (the same seeds for both libraries).
 Threads: a short calibration run per library, task and setting picks each library's fastest
 (BLAS threads through threadpoolctl for rlnn, ``torch.set_num_threads`` for PyTorch); the
 full runs use it, and the table states it. Settings are thread counts ("1", "2") and, for
-rlnn, lanes (``agents.lanes``): "2L" runs each critic's work (DQN: the target network) on its
-own core with one BLAS thread each, "2L2" adds two BLAS threads outside the lanes.
+rlnn, lanes (``agents.lanes``): "2L" runs each critic's work on its own core with one BLAS
+thread each (DQN: each batch's rows split over two processes), "2L2" adds two BLAS threads
+outside the lanes.
 
 The report starts with the network microbenchmark (``experiments.bench_nn``: one forward,
 backward and Adam step of rlnn, bare numpy and PyTorch, with the machine's matmul peak), run in
@@ -217,7 +218,7 @@ def network_benchmark(budget: float) -> tuple[str, dict[str, Any]]:
 
 def settings_for(lib: str, task: str, thread_options: list[str]) -> list[str]:
     """The thread settings to calibrate: the given counts, plus for rlnn with 2 among them two
-    lanes ("2L"; DQN: the target network on the second thread) and, for SAC/TD3, two lanes with
+    lanes ("2L"; DQN: rows split over two processes) and, for SAC/TD3, two lanes with
     two BLAS threads outside them ("2L2")."""
     extra = []
     if lib == "rlnn" and "2" in thread_options:

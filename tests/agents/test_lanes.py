@@ -1,8 +1,10 @@
-"""Lanes: per-critic work on two threads gives exactly the serial result; the loop and the
-CLI reject lanes for agents without twin critics."""
+"""Lanes: per-critic work on two threads gives exactly the serial result, DQN's row split over
+two processes the serial result up to rounding; the loop and the CLI reject lanes for agents
+without them."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import gymnasium as gym
@@ -11,7 +13,9 @@ import pytest
 
 from agents import OffPolicyTrainer
 from agents.dqn import DQN
+from agents.forked import LaneBroken, fork_available
 from agents.lanes import Lanes
+from agents.replay import Batch
 from agents.sac import SAC
 from agents.td3 import TD3
 
@@ -65,6 +69,35 @@ def test_dqn_two_lanes_give_the_serial_parameters():
     serial, parallel = run(1), run(2)
     for key in serial:
         np.testing.assert_allclose(serial[key], parallel[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    again = run(2)   # the row split always adds in the same order: reproducible bit for bit
+    for key in serial:
+        np.testing.assert_array_equal(parallel[key], again[key], err_msg=key)
+
+
+@pytest.mark.skipif(not fork_available(), reason="needs os.fork")
+def test_dqn_row_split_runs_in_a_worker_process_and_reports_its_failures():
+    env = gym.make("CartPole-v1")
+    agent = DQN(env.observation_space, env.action_space, {"net_arch": [16], "batch_size": 8, "gradient_steps": 3},
+                seed=0)
+    agent.lanes.set_workers(2)
+    rng = np.random.default_rng(0)
+
+    def batch() -> Batch:
+        return Batch(rng.standard_normal((8, 4)).astype(np.float32), rng.integers(0, 2, 8),
+                     np.ones(8, np.float32), rng.standard_normal((8, 4)).astype(np.float32),
+                     np.zeros(8, np.float32), np.full(8, 0.99, np.float32))
+
+    metrics = agent.train_round([batch(), batch()])
+    assert len(metrics) == 2 and agent.n_updates == 2
+    worker = agent.lanes._forked
+    assert worker is not None and worker.pid not in (0, os.getpid())
+    bad = batch()
+    bad.actions[-1] = 5          # a row of the worker's half: it fails there, the error comes back here
+    with pytest.raises(LaneBroken, match="IndexError"):
+        agent.train_round([batch(), bad])
+    agent.train_round([batch()] * 2)   # a fresh worker takes over
+    agent.lanes.close()
+    assert agent.lanes._forked is None
 
 
 def test_lanes_need_an_agent_that_has_them():

@@ -27,3 +27,9 @@ def test_flops_per_update_counts_the_big_layers():
 def test_profile_run_prints_a_table():
     text = profile_run.profile("dqn-cartpole", steps=256, threads=1, lanes=1, top=5)
     assert "updates" in text and "| function |" in text and "_matmul" in text
+
+
+def test_split_bound_times_every_setting():
+    from experiments.benchmarks import split_bound
+    for setting in split_bound.SETTINGS:
+        assert 0 < split_bound.measure("dqn-cartpole", setting, updates=1) < 1000

@@ -193,3 +193,35 @@ def test_optimizer_rejects_bad_parameter_lists():
         optim.SGD([p, p])
     with pytest.raises(TypeError, match="Parameter"):
         optim.SGD([np.zeros(2)])
+
+
+def test_moved_parameters_train_exactly_as_before_and_bad_buffers_are_refused():
+    from rlnn.module import move_parameters
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    g = np.random.default_rng(1).standard_normal((6, 2))
+    moved, kept = (rlnn.MLP([3, 5, 2], rng_or_seed=0, dtype=np.float64) for _ in range(2))
+    opts = [rlnn.optim.Adam(net.parameters(), lr=0.01) for net in (moved, kept)]
+
+    def step(net, opt):
+        net.zero_grad()
+        net(x)
+        net.backward(g)
+        opt.step()
+
+    for net, opt in zip((moved, kept), opts):
+        step(net, opt)
+    n = moved.num_parameters()
+    value, grad = np.full(n, np.nan), np.full(n, np.nan)
+    move_parameters(moved, value, grad)
+    opts[0].rebind()   # Adam's moments come along
+    assert all(np.shares_memory(p.value, value) and np.shares_memory(p.grad, grad) for p in moved.parameters())
+    for _ in range(3):
+        for net, opt in zip((moved, kept), opts):
+            step(net, opt)
+    np.testing.assert_array_equal(value, np.concatenate([p.value.ravel() for p in kept.parameters()]))
+    moved.zero_grad()
+    assert not grad.any()   # zero_grad follows the move
+    with pytest.raises(ValueError, match="grad buffer must be 1-D with 32 elements"):
+        move_parameters(moved, value, np.zeros(31))
+    with pytest.raises(ValueError, match="dtype float64"):
+        move_parameters(moved, value.astype(np.float32), grad)
