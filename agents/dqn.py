@@ -17,6 +17,7 @@ falling linearly from ``exploration_initial_eps`` to ``exploration_final_eps`` o
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from gymnasium import spaces
 import rlnn
 from rlnn.losses import Huber, SquaredError
 from rlnn.module import Module, Parameter, move_parameters, register_module
-from rlnn.optim import Adam, clip_grad_norm, polyak_update
+from rlnn.optim import Adam, clip_grad_norm, part_slice, polyak_update
 
 from .checkpoint import pack_state, unpack_state
 from .config import config_from_dict, config_to_dict
@@ -141,6 +142,8 @@ class _Split:
     worker_grad: np.ndarray            # the worker's
     inputs: dict[str, np.ndarray]      # the worker's rows of each batch: (steps, B − half, ...)
     outputs: np.ndarray                # (steps, 2): the worker's loss and sum of Q per step
+    squares: np.ndarray                # (2,): each process's squared norm of its half of the summed gradient
+    step: np.ndarray                   # (2,): the learning rate and count of the current Adam step
 
 
 class DQN:
@@ -268,10 +271,11 @@ class DQN:
 
         This process trains on rows ``0 .. B/2`` and a forked worker (:mod:`agents.forked`) on the
         rest, each back-propagating its half, weighted by its share of ``B``, into a gradient of its
-        own; the two networks are one, their parameters living in shared memory. Per step:
-        both back-propagate — barrier — this process adds the worker's gradient to its own (the
-        full batch's gradient, up to float rounding), clips it and takes the Adam step — barrier.
-        Each side gets its rows' target values from one pass of ``Q_target`` at the start.
+        own; the two networks are one, their parameters and Adam's moments living in shared memory.
+        Per step: both back-propagate — barrier — each process sums its half of the parameter vector
+        over the two gradients (the full batch's gradient, up to float rounding) and that half's
+        squared norm — barrier — each clips by the global norm and takes the Adam step of its half
+        — barrier. Each side gets its rows' target values from one pass of ``Q_target`` at the start.
         """
         split = self._split if self._split is not None else self._start_split(batches[0])
         lane = self.lanes.forked(self._serve_split)
@@ -298,12 +302,13 @@ class DQN:
         n, n_target = self.q.num_parameters(), self.q_target.num_parameters()
         value, grad, worker_grad = (shared_array(n, dtype) for _ in range(3))
         move_parameters(self.q, value, grad)
-        self.optimizer.rebind()
+        self.optimizer.rebind(allocate=shared_array)   # each process steps half of the parameters
         move_parameters(self.q_target, shared_array(n_target, dtype), shared_array(n_target, dtype))
         half = c.batch_size // 2
         inputs = {f.name: shared_array((c.gradient_steps, c.batch_size - half, *getattr(batch, f.name).shape[1:]),
                                        getattr(batch, f.name).dtype) for f in dataclasses.fields(Batch)}
-        self._split = _Split(half, value, grad, worker_grad, inputs, shared_array((c.gradient_steps, 2), np.float64))
+        self._split = _Split(half, value, grad, worker_grad, inputs, shared_array((c.gradient_steps, 2), np.float64),
+                             shared_array(2, np.float64), shared_array(2, np.float64))
         return self._split
 
     def _serve_split(self, lane: ForkedLane, n: int) -> None:  # pragma: no cover (runs in the worker)
@@ -316,6 +321,7 @@ class DQN:
 
     def _split_steps(self, lane: ForkedLane, parts: list[Batch], weight: float) -> np.ndarray:
         """One side of :meth:`_train_round_split`: returns ``(loss, sum of Q)`` per step for its rows."""
+        split = self._split
         q_next = np.split(self.q_target(np.concatenate([p.next_obs for p in parts])), len(parts))
         out = np.empty((len(parts), 2))
         for i, (part, q_next_target) in enumerate(zip(parts, q_next)):
@@ -323,11 +329,21 @@ class DQN:
             self.q.zero_grad()
             self.q.backward(grad_q, input_grad=False)
             lane.barrier()                          # both halves' gradients are in
+            mine = part_slice(len(split.grad), lane.index, 2)
+            summed = split.grad[mine]
+            summed += split.worker_grad[mine]
+            split.squares[lane.index] = float(np.vdot(summed, summed))
             if lane.index == 0:
-                self._split.grad += self._split.worker_grad
-                self._step()
+                split.step[:] = self.optimizer.advance(), self.optimizer.t
+            lane.barrier()                          # the summed gradient's halves and norms are in
+            lr, self.optimizer.t = float(split.step[0]), int(split.step[1])
+            norm, max_norm = math.sqrt(split.squares.sum()), self.config.max_grad_norm
+            scale = max_norm / (norm + 1e-12) if 0 < max_norm < norm else 1.0     # as clip_grad_norm
+            self.optimizer.update_part(lane.index, 2, lr, scale)
             lane.barrier()                          # the parameters have moved
             out[i] = loss, float(q.sum())
+        if lane.index == 0:
+            self.n_updates += len(parts)
         return out
 
     def on_step(self, step: int) -> None:

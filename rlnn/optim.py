@@ -52,14 +52,16 @@ class Optimizer:
         self.state: dict[Parameter, dict[str, np.ndarray]] = {}
         self.rebind()
 
-    def rebind(self) -> None:
+    def rebind(self, allocate: Callable[[int, np.dtype], np.ndarray] | None = None) -> None:
         """Re-read where the parameters live (after :func:`rlnn.module.move_parameters`),
-        keeping the optimiser's state. Called once by the constructor."""
+        keeping the optimiser's state; ``allocate(size, dtype)`` (zeroed 1-D arrays, e.g. in
+        shared memory) places the new state arrays. Called once by the constructor."""
         old_state = self.state
         self._spans = []
         self.state = {}
         for value, grad, members in contiguous_spans(self.params):
-            span_state = {name: np.zeros_like(value) for name in self.state_names}
+            span_state = {name: np.zeros_like(value) if allocate is None else allocate(value.shape[0], value.dtype)
+                          for name in self.state_names}
             scratch = (np.empty_like(value), np.empty_like(value))
             self._spans.append((value, grad, span_state, scratch))
             offset = 0
@@ -74,12 +76,34 @@ class Optimizer:
         return float(self.lr(self.t)) if callable(self.lr) else float(self.lr)
 
     def step(self) -> None:
+        self.update_part(0, 1, self.advance())
+
+    def advance(self) -> float:
+        """Count one step and return its learning rate, without updating anything: the first
+        half of :meth:`step`, for callers that update the parameters in parts (:meth:`update_part`)."""
         lr = self.current_lr()
         self.t += 1
+        return lr
+
+    def update_part(self, part: int, parts: int, lr: float, grad_scale: float = 1.0) -> None:
+        """The update of step ``self.t`` (see :meth:`advance`) for slice ``part`` of ``parts``
+        equal slices of every packed parameter vector, reading ``grad_scale · grad``. Different
+        parts touch disjoint memory, so two processes may update two parts at once."""
         for value, grad, state, (tmp, tmp2) in self._spans:
+            if parts > 1:
+                s = part_slice(value.shape[0], part, parts)
+                value, grad, tmp, tmp2 = value[s], grad[s], tmp[s], tmp2[s]
+                state = {name: arr[s] for name, arr in state.items()}
+            if grad_scale != 1.0:     # a clipped gradient (rare): one more pass
+                np.multiply(grad, grad_scale, out=tmp2)
+                grad = tmp2
             if self.weight_decay:
-                np.multiply(value, self.weight_decay, out=tmp2)
-                tmp2 += grad
+                if grad is tmp2:
+                    np.multiply(value, self.weight_decay, out=tmp)   # tmp is free until _update
+                    tmp2 += tmp
+                else:
+                    np.multiply(value, self.weight_decay, out=tmp2)
+                    tmp2 += grad
                 grad = tmp2
             self._update(value, grad, state, lr, tmp)
 
@@ -226,6 +250,11 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": AdaGrad, "rmsprop": R
 
 
 # -- helpers used around an optimiser step -----------------------------------------------------
+
+def part_slice(size: int, part: int, parts: int) -> slice:
+    """Slice ``part`` of ``parts`` near-equal slices of ``range(size)`` (as :meth:`Optimizer.update_part` cuts)."""
+    return slice(size * part // parts, size * (part + 1) // parts)
+
 
 def global_grad_norm(params: Iterable[Parameter]) -> float:
     """``sqrt(sum over parameters of ||grad||^2)``."""
