@@ -26,12 +26,12 @@ from gymnasium import spaces
 
 import rlnn
 from rlnn.losses import Huber, SquaredError
-from rlnn.module import Module, Parameter, move_parameters, register_module
+from rlnn.module import Module, Parameter, register_module
 from rlnn.optim import Adam, clip_grad_norm, part_slice, polyak_update
 
 from .checkpoint import pack_state, unpack_state
 from .config import config_from_dict, config_to_dict
-from .forked import ForkedLane, fork_available, shared_array
+from .forked import ForkedLane, SharedNet, fork_available, shared_array
 from .lanes import Lanes
 from .replay import Batch
 from .spaces import as_observation, check_box_observation, check_discrete_action, space_from_json, space_to_json
@@ -137,9 +137,7 @@ class DuelingQNetwork(Module):
 class _Split:
     """Shared memory of :meth:`DQN._train_round_split`."""
     half: int                          # this process's rows: 0 .. half
-    value: np.ndarray                  # Q's parameters
-    grad: np.ndarray                   # this process's gradient of Q (the optimiser's)
-    worker_grad: np.ndarray            # the worker's
+    q: SharedNet                       # Q, its Adam state and the two processes' gradients
     inputs: dict[str, np.ndarray]      # the worker's rows of each batch: (steps, B − half, ...)
     outputs: np.ndarray                # (steps, 2): the worker's loss and sum of Q per step
     squares: np.ndarray                # (2,): each process's squared norm of its half of the summed gradient
@@ -298,23 +296,17 @@ class DQN:
         """Move ``Q`` and ``Q_target`` into shared memory (before the fork) and make the worker's
         input and output areas."""
         c = self.config
-        dtype = self.q.parameters()[0].dtype
-        n, n_target = self.q.num_parameters(), self.q_target.num_parameters()
-        value, grad, worker_grad = (shared_array(n, dtype) for _ in range(3))
-        move_parameters(self.q, value, grad)
-        self.optimizer.rebind(allocate=shared_array)   # each process steps half of the parameters
-        move_parameters(self.q_target, shared_array(n_target, dtype), shared_array(n_target, dtype))
+        q = SharedNet(self.q, self.optimizer)      # each process steps half of the parameters
+        SharedNet(self.q_target)                   # read by both, moved by on_step here
         half = c.batch_size // 2
         inputs = {f.name: shared_array((c.gradient_steps, c.batch_size - half, *getattr(batch, f.name).shape[1:]),
                                        getattr(batch, f.name).dtype) for f in dataclasses.fields(Batch)}
-        self._split = _Split(half, value, grad, worker_grad, inputs, shared_array((c.gradient_steps, 2), np.float64),
+        self._split = _Split(half, q, inputs, shared_array((c.gradient_steps, 2), np.float64),
                              shared_array(2, np.float64), shared_array(2, np.float64))
         return self._split
 
     def _serve_split(self, lane: ForkedLane, n: int) -> None:  # pragma: no cover (runs in the worker)
         split = self._split
-        if not np.shares_memory(self.q.parameters()[0].grad, split.worker_grad):
-            move_parameters(self.q, split.value, split.worker_grad)   # this process's own gradient
         parts = [Batch(**{name: arr[i] for name, arr in split.inputs.items()}) for i in range(n)]
         c = self.config
         split.outputs[:n] = self._split_steps(lane, parts, (c.batch_size - split.half) / c.batch_size)
@@ -322,6 +314,7 @@ class DQN:
     def _split_steps(self, lane: ForkedLane, parts: list[Batch], weight: float) -> np.ndarray:
         """One side of :meth:`_train_round_split`: returns ``(loss, sum of Q)`` per step for its rows."""
         split = self._split
+        split.q.use_grads_of(lane.index)
         q_next = np.split(self.q_target(np.concatenate([p.next_obs for p in parts])), len(parts))
         out = np.empty((len(parts), 2))
         for i, (part, q_next_target) in enumerate(zip(parts, q_next)):
@@ -329,9 +322,7 @@ class DQN:
             self.q.zero_grad()
             self.q.backward(grad_q, input_grad=False)
             lane.barrier()                          # both halves' gradients are in
-            mine = part_slice(len(split.grad), lane.index, 2)
-            summed = split.grad[mine]
-            summed += split.worker_grad[mine]
+            summed = split.q.sum_grads(part_slice(len(split.q.value), lane.index, 2))
             split.squares[lane.index] = float(np.vdot(summed, summed))
             if lane.index == 0:
                 split.step[:] = self.optimizer.advance(), self.optimizer.t

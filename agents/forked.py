@@ -28,6 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from rlnn.module import Module, move_parameters
+from rlnn.optim import Optimizer
+
 # Control block: one int64 per 64-byte cache line, so the two processes' counters never share a line.
 _JOB, _ARG, _DONE, _COUNT0, _COUNT1, _ERROR, _ABORT = (8 * i for i in range(7))
 _STOP = -1
@@ -172,3 +175,30 @@ class ForkedLane:
             code = 1
         finally:
             os._exit(code)
+
+
+class SharedNet:
+    """A network whose parameters (and its optimiser's state, if given) live in shared memory,
+    with one gradient buffer per process: lane ``k`` back-propagates into ``grads[k]``, and
+    ``grads[0]`` — the one the optimiser reads — receives the sum. Make it before the fork."""
+
+    def __init__(self, module: Module, optimizer: Optimizer | None = None) -> None:
+        params = module.parameters()
+        n, dtype = sum(p.size for p in params), params[0].dtype
+        self.module = module
+        self.value = shared_array(n, dtype)
+        self.grads = (shared_array(n, dtype), shared_array(n, dtype))
+        move_parameters(module, self.value, self.grads[0])
+        if optimizer is not None:
+            optimizer.rebind(allocate=shared_array)
+
+    def use_grads_of(self, lane: int) -> None:
+        """Point the module's gradients at lane ``lane``'s buffer (in that lane's process)."""
+        if not np.shares_memory(self.module.parameters()[0].grad, self.grads[lane]):
+            move_parameters(self.module, self.value, self.grads[lane])
+
+    def sum_grads(self, part: slice = slice(None)) -> np.ndarray:
+        """``grads[0] += grads[1]`` over ``part`` of the flat vector; returns that part of the sum."""
+        summed = self.grads[0][part]
+        summed += self.grads[1][part]
+        return summed
