@@ -93,52 +93,59 @@ class Critics:
         x[:, self.obs_dim:] = actions
         return x
 
-    def forward(self, obs: np.ndarray, actions: np.ndarray, count: int | None = None) -> np.ndarray:
+    def _map(self, fn: Any, items: list[int], serial: bool) -> list[Any]:
+        """Per-critic work on the lanes, or in a plain loop with ``serial`` (a process that
+        already splits the batch's rows with another must not start threads of its own)."""
+        return [fn(i) for i in items] if serial else self.lanes.map(fn, items)
+
+    def forward(self, obs: np.ndarray, actions: np.ndarray, count: int | None = None,
+                serial: bool = False) -> np.ndarray:
         """``Q_i(obs, actions)`` for the first ``count`` critics (all by default): shape ``(count, B)``."""
         x = self._input(obs, actions)
-        return np.stack(self.lanes.map(lambda i: self.nets[i](x)[:, 0], self._indices[:count]))
+        return np.stack(self._map(lambda i: self.nets[i](x)[:, 0], self._indices[:count], serial))
 
-    def target_min(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    def target_min(self, obs: np.ndarray, actions: np.ndarray, serial: bool = False) -> np.ndarray:
         """``min_i Q_target_i(obs, actions)``, shape ``(B,)``."""
         x = self._input(obs, actions)
-        q = self.lanes.map(lambda i: self.targets[i](x)[:, 0], self._indices)
+        q = self._map(lambda i: self.targets[i](x)[:, 0], self._indices, serial)
         return np.minimum.reduce(q) if len(q) > 1 else q[0]
 
-    def fit(self, obs: np.ndarray, actions: np.ndarray, target: np.ndarray,
-            step: bool = True) -> tuple[float, np.ndarray]:
+    def fit(self, obs: np.ndarray, actions: np.ndarray, target: np.ndarray, step: bool = True,
+            weight: float = 1.0, serial: bool = False) -> tuple[float, np.ndarray]:
         """``L_Q`` (:func:`td_loss_grad`) against ``target``, each critic's ``.grad`` set to its
-        gradient (zeroed first) and, with ``step``, one Adam step of every critic. Returns
+        gradient (zeroed first) and, with ``step``, one Adam step of every critic; loss and
+        gradient times ``weight`` (these rows' share of a batch split over processes). Returns
         ``(L_Q, Q)`` with ``Q`` of shape ``(n, B)`` from before the step. Each critic's forward,
         backward and step form one lane."""
         x = self._input(obs, actions)
 
         def fit_one(i: int) -> tuple[float, np.ndarray]:
             q = self.nets[i](x)[:, 0]
-            loss, grad = td_loss_grad(q[None], target)
+            loss, grad = td_loss_grad(q[None], target, weight)
             self.nets[i].zero_grad()
             self.nets[i].backward(grad[0][:, None], input_grad=False)
             if step:
                 self.optimizers[i].step()
             return loss, q
 
-        results = self.lanes.map(fit_one, self._indices)
+        results = self._map(fit_one, self._indices, serial)
         return sum(loss for loss, _ in results), np.stack([q for _, q in results])
 
-    def action_grad(self, grad_q: np.ndarray) -> np.ndarray:
+    def action_grad(self, grad_q: np.ndarray, serial: bool = False) -> np.ndarray:
         """``dL/da = sum_i dL/dQ_i · dQ_i/da`` of shape ``(B, act_dim)`` for the last ``forward``,
         given ``grad_q`` of shape ``(k, B)`` for its first ``k`` critics. The critics' ``.grad``
         are left untouched (``param_grads=False``)."""
-        grads = self.lanes.map(
+        grads = self._map(
             lambda i: self.nets[i].backward(grad_q[i][:, None], param_grads=False)[:, self.obs_dim:],
-            self._indices[:len(grad_q)])
+            self._indices[:len(grad_q)], serial)
         grad_a = grads[0]
         for g in grads[1:]:
             grad_a = grad_a + g
         return grad_a
 
-    def update_targets(self, tau: float) -> None:
-        self.lanes.map(lambda i: polyak_update(self.targets[i].parameters(), self.nets[i].parameters(), tau),
-                       self._indices)
+    def update_targets(self, tau: float, serial: bool = False) -> None:
+        self._map(lambda i: polyak_update(self.targets[i].parameters(), self.nets[i].parameters(), tau),
+                  self._indices, serial)
 
     def modules(self) -> dict[str, rlnn.Module]:
         """Named networks for checkpoints: ``critic0``, ``critic_target0``, ..."""
@@ -165,11 +172,12 @@ class Critics:
             offset += count
 
 
-def td_loss_grad(q: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+def td_loss_grad(q: np.ndarray, target: np.ndarray, weight: float = 1.0) -> tuple[float, np.ndarray]:
     """SB3's critic loss ``L = ½ Σ_i mean_b (Q_i − y)²`` for ``q`` of shape ``(n, B)`` and
-    ``y`` of shape ``(B,)``; returns ``(L, dL/dQ)`` with ``dL/dQ_i = (Q_i − y) / B``."""
+    ``y`` of shape ``(B,)``; returns ``(L, dL/dQ)`` with ``dL/dQ_i = (Q_i − y) / B``, both times
+    ``weight``."""
     diff = q - target
-    batch = q.shape[1]
-    loss = 0.5 * float(np.vdot(diff, diff)) / batch
-    diff *= 1.0 / batch
+    scale = weight / q.shape[1]
+    loss = 0.5 * float(np.vdot(diff, diff)) * scale
+    diff *= scale
     return loss, diff

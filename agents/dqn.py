@@ -16,7 +16,6 @@ falling linearly from ``exploration_initial_eps`` to ``exploration_final_eps`` o
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +30,7 @@ from rlnn.optim import Adam, clip_grad_norm, part_slice, polyak_update
 
 from .checkpoint import pack_state, unpack_state
 from .config import config_from_dict, config_to_dict
-from .forked import ForkedLane, SharedNet, fork_available, shared_array
+from .forked import ForkedLane, SharedNet, can_split, rows_area, shared_array
 from .lanes import Lanes
 from .replay import Batch
 from .spaces import as_observation, check_box_observation, check_discrete_action, space_from_json, space_to_json
@@ -250,7 +249,7 @@ class DQN:
         With two lanes (Linux), each batch's rows are split over this process and a forked
         one instead: see :meth:`_train_round_split`.
         """
-        if self.lanes.workers > 1 and fork_available() and self._splittable(batches):
+        if can_split(self.lanes.workers, self.config, batches):
             return self._train_round_split(batches)
         if len(batches) == 1:
             return [self.train_step(batches[0])]
@@ -259,11 +258,6 @@ class DQN:
         return [self.train_step(b, q) for b, q in zip(batches, q_next)]
 
     # -- a round's rows split over two processes ---------------------------------------------
-    def _splittable(self, batches: list[Batch]) -> bool:
-        c = self.config
-        return (c.batch_size >= 2 and len(batches) <= c.gradient_steps
-                and all(len(b.rewards) == c.batch_size for b in batches))
-
     def _train_round_split(self, batches: list[Batch]) -> list[dict[str, float]]:
         """The round with every batch split in two row halves (data parallelism over two cores).
 
@@ -299,8 +293,7 @@ class DQN:
         q = SharedNet(self.q, self.optimizer)      # each process steps half of the parameters
         SharedNet(self.q_target)                   # read by both, moved by on_step here
         half = c.batch_size // 2
-        inputs = {f.name: shared_array((c.gradient_steps, c.batch_size - half, *getattr(batch, f.name).shape[1:]),
-                                       getattr(batch, f.name).dtype) for f in dataclasses.fields(Batch)}
+        inputs = rows_area(batch, c.gradient_steps, c.batch_size - half)
         self._split = _Split(half, q, inputs, shared_array((c.gradient_steps, 2), np.float64),
                              shared_array(2, np.float64), shared_array(2, np.float64))
         return self._split

@@ -18,6 +18,7 @@ that dies, is noticed by the other side. Linux (``os.fork``) only.
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 import os
 import signal
@@ -50,6 +51,20 @@ def shared_array(shape: int | tuple[int, ...], dtype: Any) -> np.ndarray:
 
 def fork_available() -> bool:
     return hasattr(os, "fork")
+
+
+def can_split(workers: int, config: Any, batches: list[Any]) -> bool:
+    """Whether a round of ``batches`` can be split over this process and a forked one: two
+    lanes, ``os.fork``, and full batches no more numerous than the config's round."""
+    return (workers > 1 and fork_available() and config.batch_size >= 2 and len(batches) <= config.gradient_steps
+            and all(len(b.rewards) == config.batch_size for b in batches))
+
+
+def rows_area(batch: Any, steps: int, rows: int) -> dict[str, np.ndarray]:
+    """Shared arrays for ``rows`` rows of up to ``steps`` batches shaped like ``batch`` (a
+    :class:`~agents.replay.Batch`): ``{field: (steps, rows, ...)}``."""
+    return {f.name: shared_array((steps, rows, *getattr(batch, f.name).shape[1:]), getattr(batch, f.name).dtype)
+            for f in dataclasses.fields(batch)}
 
 
 class LaneBroken(RuntimeError):

@@ -48,6 +48,7 @@ from rlnn.optim import Adam
 from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp
 from .checkpoint import pack_state, unpack_state
 from .config import config_from_dict, config_to_dict
+from .forked import ForkedLane, SharedNet, can_split, rows_area, shared_array
 from .lanes import Lanes
 from .replay import Batch
 from .spaces import as_observation, space_from_json, space_to_json
@@ -128,6 +129,20 @@ class PolicySample:
     inside: np.ndarray
 
 
+_SPLIT_SUMS = ("critic_loss", "actor_loss")   # metrics the two processes' parts add up to
+
+
+@dataclass
+class _Split:
+    """Shared memory of :meth:`SAC._train_round_split`."""
+    half: int                          # this process's rows: 0 .. half
+    nets: dict[str, SharedNet]         # actor and critics (their targets are shared too, unnamed)
+    inputs: dict[str, np.ndarray]      # the worker's rows of each batch: (steps, B − half, ...)
+    noise: np.ndarray                  # (steps, 2, B − half, d): the worker's ε for s' and for s
+    outputs: np.ndarray                # (steps, 4): the worker's critic loss, actor loss, sum of Q, sum of log π
+    alpha: np.ndarray                  # (1,): the temperature the next update reads
+
+
 class SAC:
     """Soft Actor-Critic for ``Box`` observations and bounded ``Box`` actions."""
 
@@ -157,6 +172,7 @@ class SAC:
         self.target_entropy = float(-self.act_dim if c.target_entropy is None else c.target_entropy)
         self.n_updates = 0
         self.total_steps = 1
+        self._split: _Split | None = None   # shared memory of the row-split rounds, made on first use
 
     @property
     def alpha(self) -> float:
@@ -230,12 +246,12 @@ class SAC:
 
     # -- losses (each fills the gradients it names) ------------------------------------------
     def td_target(self, batch: Batch, alpha: float, eps: np.ndarray | None = None,
-                  nxt: PolicySample | None = None) -> np.ndarray:
+                  nxt: PolicySample | None = None, serial: bool = False) -> np.ndarray:
         """``y = r + γ^k (1 − terminated) (min_i Q'_i(s', a') − α log π(a'|s'))``, shape ``(B,)``;
         ``nxt`` is the policy's sample on ``s'`` when the caller already drew it."""
         if nxt is None:
             nxt = self.policy(batch.next_obs, eps, self._actor_replica)
-        q_next = self.critics.target_min(batch.next_obs, self.scaler.to_env(nxt.action))
+        q_next = self.critics.target_min(batch.next_obs, self.scaler.to_env(nxt.action), serial)
         q_next -= alpha * nxt.log_prob
         not_done = batch.discount * (1.0 - batch.terminated)
         return batch.rewards + not_done.astype(self.dtype) * q_next
@@ -246,22 +262,25 @@ class SAC:
         return self.critics.fit(batch.obs, batch.actions, target, step=False)
 
     def actor_loss(self, obs: np.ndarray, alpha: float, sample: PolicySample | None = None,
-                   eps: np.ndarray | None = None, backward: bool = True) -> float:
+                   eps: np.ndarray | None = None, backward: bool = True, weight: float = 1.0,
+                   serial: bool = False) -> float:
         """``L_π`` for ``sample`` (a fresh :meth:`policy` pass on ``obs`` with ``eps`` if None);
         fills the actor's ``.grad`` (zeroed first) unless ``backward=False``. The critics' ``.grad``
-        are never touched. ``sample`` must be the actor's latest forward pass."""
+        are never touched. ``sample`` must be the actor's latest forward pass. Loss and gradient
+        are times ``weight`` (these rows' share of a batch split over processes)."""
         sample = self.policy(obs, eps) if sample is None else sample
         batch = obs.shape[0]
-        q = self.critics.forward(obs, self.scaler.to_env(sample.action))
+        per_row = weight / batch                  # 1 / B of the whole batch
+        q = self.critics.forward(obs, self.scaler.to_env(sample.action), serial=serial)
         smallest = q.argmin(axis=0)
-        loss = float(np.mean(alpha * sample.log_prob - q[smallest, np.arange(batch)]))
+        loss = weight * float(np.mean(alpha * sample.log_prob - q[smallest, np.arange(batch)]))
         if backward:
             grad_q = np.zeros_like(q)
-            grad_q[smallest, np.arange(batch)] = -1.0 / batch
-            grad_action = self.critics.action_grad(grad_q)
+            grad_q[smallest, np.arange(batch)] = -per_row
+            grad_action = self.critics.action_grad(grad_q, serial)
             grad_action *= self.scaler.scale
             self.actor.zero_grad()
-            self.policy_backward(sample, grad_action, alpha / batch)
+            self.policy_backward(sample, grad_action, alpha * per_row)
         return loss
 
     def alpha_loss(self, log_prob: np.ndarray) -> float:
@@ -296,8 +315,128 @@ class SAC:
         metrics["q_mean"] = float(q.mean())
         return metrics
 
+    def train_round(self, batches: list[Batch]) -> list[dict[str, float]]:
+        """:meth:`train_step` on each batch; with two lanes (Linux) each batch's rows are split
+        over this process and a forked one (:meth:`_train_round_split`)."""
+        if can_split(self.lanes.workers, self.config, batches):
+            return self._train_round_split(batches)
+        return [self.train_step(b) for b in batches]
+
     def on_step(self, step: int) -> None:
         """Nothing per env step: targets move with the gradient steps."""
+
+    # -- a round's rows split over two processes ---------------------------------------------
+    def _train_round_split(self, batches: list[Batch]) -> list[dict[str, float]]:
+        """Each batch split in two row halves, this process training on rows ``0 .. B/2`` and a
+        forked worker (:mod:`agents.forked`) on the rest; networks, optimiser states and one
+        gradient per process live in shared memory. One update, in :meth:`train_step`'s order:
+
+        1. each side: the policy on its ``s'`` rows and the target ``y``, the policy sample on its
+           ``s`` rows, the critics' gradients of its rows (weighted by its share of ``B``) — barrier;
+        2. critic ``i`` is summed over the two gradients and Adam-stepped by process ``i mod 2``;
+           this process steps the temperature with the whole batch's mean ``log π`` — barrier;
+        3. each side: the actor's gradient of its rows through the updated critics — barrier;
+        4. this process sums and steps the actor, the worker Polyak-averages the target critics — barrier.
+
+        The noise ``ε`` of both policy passes is drawn here for the whole batch, in the serial
+        order, so only float rounding in the gradient sums tells the result from the serial one.
+        """
+        c = self.config
+        split = self._split if self._split is not None else self._start_split(batches[0])
+        lane = self.lanes.forked(self._serve_split)
+        half, n, shape = split.half, len(batches), (c.batch_size, self.act_dim)
+        noise = []
+        for i, b in enumerate(batches):   # the worker's rows, and its noise, into the memory it reads
+            eps_next = self.rng.standard_normal(shape, dtype=self.dtype)
+            eps = self.rng.standard_normal(shape, dtype=self.dtype)
+            noise.append((eps_next[:half], eps[:half]))
+            for name, arr in split.inputs.items():
+                arr[i] = getattr(b, name)[half:]
+            split.noise[i] = eps_next[half:], eps[half:]
+        split.alpha[0] = self.alpha
+        lane.post(n)
+        try:
+            own = self._split_updates(lane, [b.rows(slice(0, half)) for b in batches], noise, half / c.batch_size)
+            lane.wait()
+        except BaseException:
+            lane.abort()
+            raise
+        for metrics, theirs in zip(own, split.outputs):
+            for j, key in enumerate(_SPLIT_SUMS):
+                metrics[key] += float(theirs[j])
+            metrics["q_mean"] = (metrics["q_mean"] + float(theirs[2])) / (c.n_critics * c.batch_size)
+            del metrics["log_prob_sum"]
+        return own
+
+    def _start_split(self, batch: Batch) -> _Split:
+        """Networks and optimiser states into shared memory (before the fork), and the worker's
+        input and output areas."""
+        c = self.config
+        nets = {"actor": SharedNet(self.actor, self.actor_optimizer)}
+        for i, (net, target, opt) in enumerate(zip(self.critics.nets, self.critics.targets, self.critics.optimizers)):
+            nets[f"critic{i}"] = SharedNet(net, opt)
+            SharedNet(target)
+        self._actor_replica = self.actor.replica()     # a replica made before the move holds stale buffers
+        half = c.batch_size // 2
+        rows = c.batch_size - half
+        inputs = rows_area(batch, c.gradient_steps, rows)
+        self._split = _Split(half, nets, inputs, shared_array((c.gradient_steps, 2, rows, self.act_dim), self.dtype),
+                             shared_array((c.gradient_steps, 4), np.float64), shared_array(1, np.float64))
+        return self._split
+
+    def _serve_split(self, lane: ForkedLane, n: int) -> None:  # pragma: no cover (runs in the worker)
+        split, c = self._split, self.config
+        parts = [Batch(**{name: arr[i] for name, arr in split.inputs.items()}) for i in range(n)]
+        noise = [(split.noise[i, 0], split.noise[i, 1]) for i in range(n)]
+        for i, metrics in enumerate(self._split_updates(lane, parts, noise, (c.batch_size - split.half) / c.batch_size)):
+            split.outputs[i] = [metrics[k] for k in _SPLIT_SUMS] + [metrics["q_mean"], metrics["log_prob_sum"]]
+
+    def _split_updates(self, lane: ForkedLane, parts: list[Batch], noise: list[tuple[np.ndarray, np.ndarray]],
+                       weight: float) -> list[dict[str, float]]:
+        """One side of :meth:`_train_round_split`. Metrics are this side's parts: losses already
+        weighted, ``q_mean`` as a sum over its rows and critics."""
+        split, c = self._split, self.config
+        for net in split.nets.values():
+            net.use_grads_of(lane.index)
+        mine = [i for i in range(c.n_critics) if i % 2 == lane.index]
+        results = []
+        for part, (eps_next, eps) in zip(parts, noise):
+            alpha = float(split.alpha[0])
+            nxt = self.policy(part.next_obs, eps_next, self._actor_replica)
+            target = self.td_target(part, alpha, nxt=nxt, serial=True)
+            sample = self.policy(part.obs, eps, self.actor)
+            critic_loss, q = self.critics.fit(part.obs, part.actions, target, step=False, weight=weight, serial=True)
+            metrics = {"critic_loss": critic_loss, "q_mean": float(q.sum()), "log_prob_sum": float(sample.log_prob.sum())}
+            if lane.index == 1:
+                split.outputs[len(results), 3] = metrics["log_prob_sum"]
+            lane.barrier()                              # 1: both sides' critic gradients and log π sums
+            for i in range(c.n_critics):
+                if i in mine:
+                    split.nets[f"critic{i}"].sum_grads()
+                    self.critics.optimizers[i].step()
+                else:
+                    self.critics.optimizers[i].advance()    # the other process steps it: keep the count
+            if lane.index == 0:
+                metrics["ent_coef"] = alpha
+                if self.learn_alpha:
+                    log_prob_mean = (metrics["log_prob_sum"] + float(split.outputs[len(results), 3])) / c.batch_size
+                    metrics["ent_coef_loss"] = self.alpha_loss(np.array([log_prob_mean]))
+                    self.alpha_optimizer.step()
+            lane.barrier()                              # 2: the critics have moved
+            metrics["actor_loss"] = self.actor_loss(part.obs, alpha, sample, weight=weight, serial=True)
+            lane.barrier()                              # 3: both sides' actor gradients
+            if lane.index == 0:
+                split.nets["actor"].sum_grads()
+                self.actor_optimizer.step()
+                split.alpha[0] = self.alpha
+            else:
+                self.actor_optimizer.advance()
+            self.n_updates += 1
+            if lane.index == 1 and self.n_updates % c.target_update_interval == 0:
+                self.critics.update_targets(c.tau, serial=True)
+            lane.barrier()                              # 4: actor and targets have moved
+            results.append(metrics)
+        return results
 
     # -- checkpoints -------------------------------------------------------------------------
     def _modules(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from rlnn.optim import Adam, polyak_update
 from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp
 from .checkpoint import pack_state, unpack_state
 from .config import config_from_dict, config_to_dict
+from .forked import ForkedLane, SharedNet, can_split, rows_area, shared_array
 from .lanes import Lanes
 from .replay import Batch
 from .spaces import as_observation, space_from_json, space_to_json
@@ -99,6 +100,16 @@ class DDPGConfig(TD3Config):
     """Number of Q-networks (DDPG: one)."""
 
 
+@dataclass
+class _Split:
+    """Shared memory of :meth:`TD3._train_round_split`."""
+    half: int                          # this process's rows: 0 .. half
+    nets: dict[str, SharedNet]         # actor and critics (their targets are shared too, unnamed)
+    inputs: dict[str, np.ndarray]      # the worker's rows of each batch: (steps, B − half, ...)
+    noise: np.ndarray                  # (steps, B − half, d): the worker's target-smoothing noise
+    outputs: np.ndarray                # (steps, 3): the worker's critic loss, actor loss, sum of Q
+
+
 class TD3:
     """TD3 for ``Box`` observations and bounded ``Box`` actions (DDPG by configuration)."""
 
@@ -124,6 +135,7 @@ class TD3:
         self.n_updates = 0
         self.total_steps = 1
         self.last_actor_loss = 0.0
+        self._split: _Split | None = None   # shared memory of the row-split rounds, made on first use
 
     @property
     def lanes(self) -> Lanes:
@@ -148,7 +160,7 @@ class TD3:
         return self.act(obs, deterministic=False)
 
     # -- losses ------------------------------------------------------------------------------
-    def td_target(self, batch: Batch, noise: np.ndarray | None = None) -> np.ndarray:
+    def td_target(self, batch: Batch, noise: np.ndarray | None = None, serial: bool = False) -> np.ndarray:
         """``y = r + γ^k (1 − terminated) min_i Q'_i(s', ã)``, shape ``(B,)``; ``noise`` ``(B, d)``
         is the unclipped smoothing noise (drawn from the agent's RNG when not given)."""
         c = self.config
@@ -157,7 +169,7 @@ class TD3:
             if noise is None:
                 noise = c.target_noise * self.rng.standard_normal(unit.shape, dtype=unit.dtype)
             unit = np.clip(unit + np.clip(noise, -c.noise_clip, c.noise_clip), -1.0, 1.0)
-        q_next = self.critics.target_min(batch.next_obs, self.scaler.to_env(unit))
+        q_next = self.critics.target_min(batch.next_obs, self.scaler.to_env(unit), serial)
         not_done = batch.discount * (1.0 - batch.terminated)
         return batch.rewards + not_done.astype(self.dtype) * q_next
 
@@ -166,15 +178,16 @@ class TD3:
         :meth:`train_step` follows; returns ``(L_Q, Q)`` with ``Q`` ``(n, B)``."""
         return self.critics.fit(batch.obs, batch.actions, target, step=False)
 
-    def actor_loss(self, obs: np.ndarray, backward: bool = True) -> float:
+    def actor_loss(self, obs: np.ndarray, backward: bool = True, weight: float = 1.0, serial: bool = False) -> float:
         """``L_μ = −mean_b Q_0(s, μ(s))``; fills the actor's ``.grad`` (zeroed first) unless
-        ``backward=False``. The critics' ``.grad`` are never touched."""
+        ``backward=False``. The critics' ``.grad`` are never touched. Loss and gradient are times
+        ``weight`` (these rows' share of a batch split over processes)."""
         unit = self.actor(obs)
-        q = self.critics.forward(obs, self.scaler.to_env(unit), count=1)
-        loss = -float(q.mean())
+        q = self.critics.forward(obs, self.scaler.to_env(unit), count=1, serial=serial)
+        loss = -weight * float(q.mean())
         if backward:
-            grad_q = np.full_like(q, -1.0 / q.shape[1])
-            grad_unit = self.critics.action_grad(grad_q)
+            grad_q = np.full_like(q, -weight / q.shape[1])
+            grad_unit = self.critics.action_grad(grad_q, serial)
             grad_unit *= self.scaler.scale
             self.actor.zero_grad()
             self.actor.backward(grad_unit, input_grad=False)   # the Tanh layer multiplies by 1 − μ²
@@ -193,8 +206,115 @@ class TD3:
             polyak_update(self.actor_target.parameters(), self.actor.parameters(), c.tau)
         return {"critic_loss": critic_loss, "actor_loss": self.last_actor_loss, "q_mean": float(q.mean())}
 
+    def train_round(self, batches: list[Batch]) -> list[dict[str, float]]:
+        """:meth:`train_step` on each batch; with two lanes (Linux) each batch's rows are split
+        over this process and a forked one (:meth:`_train_round_split`)."""
+        if can_split(self.lanes.workers, self.config, batches):
+            return self._train_round_split(batches)
+        return [self.train_step(b) for b in batches]
+
     def on_step(self, step: int) -> None:
         """Nothing per env step: targets move with the gradient steps."""
+
+    # -- a round's rows split over two processes ---------------------------------------------
+    def _train_round_split(self, batches: list[Batch]) -> list[dict[str, float]]:
+        """Each batch split in two row halves, this process training on rows ``0 .. B/2`` and a
+        forked worker (:mod:`agents.forked`) on the rest; networks, optimiser states and one
+        gradient per process live in shared memory. One update, in :meth:`train_step`'s order:
+
+        1. each side: the target ``y`` of its rows (smoothing noise drawn here for the whole
+           batch), the critics' gradients of its rows weighted by its share of ``B`` — barrier;
+        2. critic ``i`` is summed over the two gradients and Adam-stepped by process ``i mod 2`` —
+           barrier; every ``policy_delay``-th update also:
+        3. each side: the actor's gradient of its rows through critic 0 — barrier;
+        4. this process sums and steps the actor and moves its target, the worker moves the
+           target critics — barrier.
+        """
+        c = self.config
+        split = self._split if self._split is not None else self._start_split(batches[0])
+        lane = self.lanes.forked(self._serve_split)
+        half, n = split.half, len(batches)
+        noise = []
+        for i, b in enumerate(batches):   # the worker's rows, and its noise, into the memory it reads
+            if c.target_noise > 0:        # drawn as td_target draws it, so the RNG stream is the serial one
+                drawn = c.target_noise * self.rng.standard_normal((c.batch_size, self.act_dim), dtype=self.dtype)
+                noise.append(drawn[:half])
+                split.noise[i] = drawn[half:]
+            else:
+                noise.append(None)
+            for name, arr in split.inputs.items():
+                arr[i] = getattr(b, name)[half:]
+        lane.post(n)
+        try:
+            own = self._split_updates(lane, [b.rows(slice(0, half)) for b in batches], noise, half / c.batch_size)
+            lane.wait()
+        except BaseException:
+            lane.abort()
+            raise
+        for metrics, theirs in zip(own, split.outputs):
+            metrics["critic_loss"] += float(theirs[0])
+            metrics["q_mean"] = (metrics["q_mean"] + float(theirs[2])) / (c.n_critics * c.batch_size)
+        return own
+
+    def _start_split(self, batch: Batch) -> _Split:
+        """Networks and optimiser states into shared memory (before the fork), and the worker's
+        input and output areas."""
+        c = self.config
+        nets = {"actor": SharedNet(self.actor, self.actor_optimizer)}
+        SharedNet(self.actor_target)
+        for i, (net, target, opt) in enumerate(zip(self.critics.nets, self.critics.targets, self.critics.optimizers)):
+            nets[f"critic{i}"] = SharedNet(net, opt)
+            SharedNet(target)
+        half = c.batch_size // 2
+        rows = c.batch_size - half
+        self._split = _Split(half, nets, rows_area(batch, c.gradient_steps, rows),
+                             shared_array((c.gradient_steps, rows, self.act_dim), self.dtype),
+                             shared_array((c.gradient_steps, 3), np.float64))
+        return self._split
+
+    def _serve_split(self, lane: ForkedLane, n: int) -> None:  # pragma: no cover (runs in the worker)
+        split, c = self._split, self.config
+        parts = [Batch(**{name: arr[i] for name, arr in split.inputs.items()}) for i in range(n)]
+        noise = [split.noise[i] if c.target_noise > 0 else None for i in range(n)]
+        for i, metrics in enumerate(self._split_updates(lane, parts, noise, (c.batch_size - split.half) / c.batch_size)):
+            split.outputs[i, [0, 2]] = metrics["critic_loss"], metrics["q_mean"]
+
+    def _split_updates(self, lane: ForkedLane, parts: list[Batch], noise: list[np.ndarray | None],
+                       weight: float) -> list[dict[str, float]]:
+        """One side of :meth:`_train_round_split`. Metrics are this side's parts (``q_mean`` as a
+        sum over its rows and critics), except ``actor_loss``: the whole batch's, on this process."""
+        split, c = self._split, self.config
+        for net in split.nets.values():
+            net.use_grads_of(lane.index)
+        results = []
+        for step, (part, smoothing) in enumerate(zip(parts, noise)):
+            target = self.td_target(part, smoothing, serial=True)
+            critic_loss, q = self.critics.fit(part.obs, part.actions, target, step=False, weight=weight, serial=True)
+            lane.barrier()                              # 1: both sides' critic gradients
+            for i in range(c.n_critics):
+                if i % 2 == lane.index:
+                    split.nets[f"critic{i}"].sum_grads()
+                    self.critics.optimizers[i].step()
+                else:
+                    self.critics.optimizers[i].advance()    # the other process steps it: keep the count
+            lane.barrier()                              # 2: the critics have moved
+            self.n_updates += 1
+            if self.n_updates % c.policy_delay == 0:
+                actor_loss = self.actor_loss(part.obs, weight=weight, serial=True)
+                if lane.index == 1:
+                    split.outputs[step, 1] = actor_loss
+                lane.barrier()                          # 3: both sides' actor gradients (and loss parts)
+                if lane.index == 0:
+                    self.last_actor_loss = actor_loss + float(split.outputs[step, 1])
+                    split.nets["actor"].sum_grads()
+                    self.actor_optimizer.step()
+                    polyak_update(self.actor_target.parameters(), self.actor.parameters(), c.tau)
+                else:
+                    self.actor_optimizer.advance()
+                    self.critics.update_targets(c.tau, serial=True)
+                lane.barrier()                          # 4: actor and targets have moved
+            results.append({"critic_loss": critic_loss, "actor_loss": self.last_actor_loss, "q_mean": float(q.sum())})
+        return results
 
     # -- checkpoints -------------------------------------------------------------------------
     def _modules(self) -> dict[str, Any]:
