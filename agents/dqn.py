@@ -111,6 +111,11 @@ class DuelingQNetwork(Module):
         adv = self.advantage(h)
         return self.value(h) + adv - adv.mean(axis=1, keepdims=True)
 
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        h = self.body.predict(x)
+        adv = self.advantage.predict(h)
+        return self.value.predict(h) + adv - adv.mean(axis=1, keepdims=True)
+
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True, input_grad: bool = True) -> np.ndarray | None:
         g_value = grad_out.sum(axis=1, keepdims=True)
         g_adv = grad_out - grad_out.mean(axis=1, keepdims=True)
@@ -177,7 +182,7 @@ class DQN:
         """Greedy action(s): one ``int`` for an observation of shape ``(obs_dim,)``, an array
         of shape ``(B,)`` for a batch of shape ``(B, obs_dim)``."""
         obs = as_observation(obs, self.obs_dim)
-        q = self.q(obs if obs.ndim == 2 else obs[None])
+        q = self.q.predict(obs if obs.ndim == 2 else obs[None])
         actions = q.argmax(axis=1) + self.action_start
         return int(actions[0]) if obs.ndim == 1 else actions
 

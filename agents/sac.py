@@ -232,7 +232,7 @@ class SAC:
         obs = as_observation(obs, self.obs_dim)
         batch = obs if obs.ndim == 2 else obs[None]
         if deterministic:
-            unit = np.tanh(self.actor(batch)[:, :self.act_dim])
+            unit = np.tanh(self.actor.predict(batch)[:, :self.act_dim])
         else:
             unit = self.policy(batch).action
         actions = np.clip(self.scaler.to_env(unit), self.scaler.low, self.scaler.high).astype(np.float32)

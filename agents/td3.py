@@ -147,7 +147,7 @@ class TD3:
         """``center + scale · μ(s)``: ``(act_dim,)`` for one observation, ``(B, act_dim)`` for a
         batch; ``deterministic=False`` adds the exploration noise."""
         obs = as_observation(obs, self.obs_dim)
-        unit = self.actor(obs if obs.ndim == 2 else obs[None])
+        unit = self.actor.predict(obs if obs.ndim == 2 else obs[None])
         if not deterministic and self.config.action_noise > 0:
             unit = unit + self.config.action_noise * self.rng.standard_normal(unit.shape, dtype=unit.dtype)
         actions = np.clip(self.scaler.to_env(unit), self.scaler.low, self.scaler.high).astype(np.float32)

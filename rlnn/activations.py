@@ -39,6 +39,12 @@ class Activation(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self._forward(x, None)
 
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        cache = dict(vars(self))        # _forward keeps what backward needs: put it back after
+        y = self._forward(x, None)
+        vars(self).update(cache)
+        return y
+
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
                  input_grad: bool = True) -> np.ndarray | None:
         return self._local_grad(grad_out, None) if input_grad else None
@@ -119,6 +125,12 @@ class ReLU(Activation):
             zeros = self._zeros = np.zeros(x.shape, dtype=x.dtype)
         self._y = np.maximum(x, zeros[:len(x)], out=out)
         return self._y
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        zeros = self._zeros
+        if zeros is not None and zeros.dtype == x.dtype and zeros.shape[1:] == x.shape[1:] and len(zeros) >= len(x):
+            return np.maximum(x, zeros[:len(x)])
+        return np.maximum(x, 0)
 
     def _local_grad(self, grad_out: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         # Multiplying by the boolean mask is branch-free; np.where(mask, g, 0) is ~10x slower

@@ -62,6 +62,13 @@ class Linear(Module):
             y += self.bias.value
         return y
 
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """``x @ W + b`` for a checked ``x`` (see :meth:`MLP.predict`), nothing cached."""
+        y = _matmul(x, self.weight.value)
+        if self.bias is not None:
+            y += self.bias.value
+        return y
+
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
                  input_grad: bool = True) -> np.ndarray | None:
         if self._x is None:
@@ -125,6 +132,13 @@ class Sequential(Module):
             else:
                 x = layer.forward(x)
             owned = type(layer) is Linear
+        return x
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The network's output with no forward cache written (acting, evaluation). For a few
+        rows the per-layer checks and caching of ``forward`` are most of the cost."""
+        for layer in self.layers:
+            x = layer.predict(x)
         return x
 
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
@@ -221,6 +235,16 @@ class MLP(Sequential):
         if x.dtype != self.dtype:
             x = as_float_array(x, self.dtype, "MLP input")
         return super().forward(x)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x) if not isinstance(x, np.ndarray) else x
+        if x.ndim != 2 or x.shape[1] != self.sizes[0]:
+            return self.forward(x)       # forward raises the error that names the problem
+        if x.dtype != self.dtype:
+            x = as_float_array(x, self.dtype, "MLP input")
+        if self.check_finite:
+            check_finite(x, "network input")
+        return super().predict(x)
 
     @property
     def linears(self) -> list[Linear]:

@@ -84,15 +84,14 @@ class Huber(Loss):
     def __call__(self, prediction: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
         prediction, target = _same_shape("Huber", prediction, target)
         diff = prediction - target
-        abs_diff = np.abs(diff)
         d = self.delta
-        quadratic = np.minimum(abs_diff, d)
-        # 0.5 q^2 + d (|e| - q) equals 0.5 e^2 inside the band and d(|e| - d/2) outside it.
-        per_element = 0.5 * quadratic * quadratic + d * (abs_diff - quadratic)
-        c = self._scale(diff.size)
         grad = np.clip(diff, -d, d)
+        # With g = clip(e, -d, d): g e − g²/2 is e²/2 inside the band and d(|e| − d/2) outside,
+        # so the value needs two dot products and no per-element temporaries.
+        value = float(np.vdot(grad, diff)) - 0.5 * float(np.vdot(grad, grad))
+        c = self._scale(diff.size)
         grad *= c
-        return c * float(per_element.sum()), grad
+        return c * value, grad
 
 
 class SoftmaxCrossEntropy(Loss):

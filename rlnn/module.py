@@ -214,6 +214,12 @@ class Module:
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The output for ``x`` without touching the forward cache (acting, evaluation): a
+        ``backward`` afterwards still differentiates the last ``forward``. Modules whose
+        ``forward`` caches something override this; the default is a ``forward`` on a replica."""
+        return self.replica().forward(x)
+
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
                  input_grad: bool = True) -> np.ndarray | None:
         """Back-propagate ``dL/dy``. ``param_grads=False`` leaves every ``.grad`` untouched

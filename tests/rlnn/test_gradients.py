@@ -139,3 +139,26 @@ def test_relative_error_shapes():
     assert relative_error(np.ones(3), np.ones(3)) == 0.0
     with pytest.raises(ValueError, match="shape mismatch"):
         relative_error(np.ones(3), np.ones(4))
+
+
+def test_huber_value_by_hand():
+    e = np.array([-2.0, -0.3, 0.0, 0.5, 1.5])
+    by_hand = sum(0.5 * v * v if abs(v) <= 0.7 else 0.7 * (abs(v) - 0.35) for v in e)
+    value, grad = losses.Huber(delta=0.7, reduction="sum")(e, np.zeros(5))
+    assert value == pytest.approx(by_hand)
+    np.testing.assert_allclose(grad, np.clip(e, -0.7, 0.7))
+
+
+def test_predict_matches_forward_and_leaves_the_cache_alone():
+    net = rlnn.MLP([3, 6, 6, 2], activation="tanh", output_activation="sigmoid", rng_or_seed=0, dtype=np.float64)
+    x, other, g = _x((4, 3)), _x((5, 3), 1), _x((4, 2), 2)
+    np.testing.assert_array_equal(net.predict(other), net(other))
+    net(x)
+    expected = net.backward(g)
+    net(x)
+    net.predict(other)                 # between forward and backward: must not disturb it
+    np.testing.assert_array_equal(net.backward(g), expected)
+    relu = rlnn.MLP([3, 6, 2], rng_or_seed=0, dtype=np.float64)
+    np.testing.assert_array_equal(relu.predict(other), relu(other))
+    with pytest.raises(ValueError, match="expects input of shape"):
+        relu.predict(np.ones(3))
