@@ -282,7 +282,8 @@ class DQN:
                 arr[i] = getattr(b, name)[half:]
         lane.post(n)
         try:
-            own = self._split_steps(lane, [b.rows(slice(0, half)) for b in batches], half / self.config.batch_size)
+            with self.lanes.pinned():   # one BLAS thread here: the other core is the worker's
+                own = self._split_steps(lane, [b.rows(slice(0, half)) for b in batches], half / self.config.batch_size)
             lane.wait()
         except BaseException:
             lane.abort()

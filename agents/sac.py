@@ -356,7 +356,8 @@ class SAC:
         split.alpha[0] = self.alpha
         lane.post(n)
         try:
-            own = self._split_updates(lane, [b.rows(slice(0, half)) for b in batches], noise, half / c.batch_size)
+            with self.lanes.pinned():   # one BLAS thread here: the other core is the worker's
+                own = self._split_updates(lane, [b.rows(slice(0, half)) for b in batches], noise, half / c.batch_size)
             lane.wait()
         except BaseException:
             lane.abort()

@@ -13,9 +13,8 @@ evaluation episodes (the same seeds for both libraries).
 Threads: a short calibration run per library, task and setting picks each library's fastest
 (BLAS threads through threadpoolctl for rlnn, ``torch.set_num_threads`` for PyTorch); the
 full runs use it, and the table states it. Settings are thread counts ("1", "2") and, for
-rlnn, lanes (``agents.lanes``): "2L" runs each critic's work on its own core with one BLAS
-thread each (DQN: each batch's rows split over two processes), "2L2" adds two BLAS threads
-outside the lanes.
+rlnn, lanes (``agents.lanes``): "2L" splits each batch's rows over this process and a forked
+worker, one BLAS thread each (``agents.forked``).
 
 The report starts with the network microbenchmark (``experiments.bench_nn``: one forward,
 backward and Adam step of rlnn, bare numpy and PyTorch, with the machine's matmul peak), run in
@@ -218,11 +217,10 @@ def network_benchmark(budget: float) -> tuple[str, dict[str, Any]]:
 
 def settings_for(lib: str, task: str, thread_options: list[str]) -> list[str]:
     """The thread settings to calibrate: the given counts, plus for rlnn with 2 among them two
-    lanes ("2L"; DQN: rows split over two processes) and, for SAC/TD3, two lanes with
-    two BLAS threads outside them ("2L2")."""
-    extra = []
-    if lib == "rlnn" and "2" in thread_options:
-        extra = ["2L", "2L2"] if TASKS[task]["algo"] in ("sac", "td3") else ["2L"]
+    lanes ("2L": rows split over two processes). ("2L2", two BLAS threads outside the lanes,
+    still parses, but with the updates split over processes there is no BLAS work left outside
+    them worth a second thread.)"""
+    extra = ["2L"] if lib == "rlnn" and "2" in thread_options else []
     return [*thread_options, *extra]
 
 
@@ -268,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", default="1,2", help="thread counts to calibrate over (rlnn also tries "
-                                                         "lanes, '2L' and for SAC/TD3 '2L2', when 2 is among them)")
+                                                         "lanes, '2L', when 2 is among them)")
     parser.add_argument("--calibration-steps", type=int, default=3000)
     parser.add_argument("--calibration-rounds", type=int, default=2)
     parser.add_argument("--nn-budget", type=float, default=2.0,

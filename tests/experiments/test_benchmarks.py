@@ -8,7 +8,7 @@ from experiments.benchmarks import compare_sb3, profile_run
 def test_thread_settings():
     assert [compare_sb3.parse_setting(s) for s in ("1", "2", "2L", "2L2")] == [(1, 1), (2, 1), (1, 2), (2, 2)]
     assert [compare_sb3.cores(s) for s in ("1", "2", "2L", "2L2")] == [1, 2, 2, 2]
-    assert compare_sb3.settings_for("rlnn", "sac-pendulum", ["1", "2"]) == ["1", "2", "2L", "2L2"]
+    assert compare_sb3.settings_for("rlnn", "sac-pendulum", ["1", "2"]) == ["1", "2", "2L"]
     assert compare_sb3.settings_for("rlnn", "dqn-cartpole", ["1", "2"]) == ["1", "2", "2L"]
     assert compare_sb3.settings_for("sb3", "sac-pendulum", ["1", "2"]) == ["1", "2"]
     assert compare_sb3.settings_for("rlnn", "dqn-cartpole", ["1"]) == ["1"]
