@@ -30,7 +30,7 @@ from rlnn.optim import Adam, clip_grad_norm, part_slice, polyak_update
 
 from .checkpoint import pack_state, unpack_state
 from .config import config_from_dict, config_to_dict
-from .forked import ForkedLane, SharedNet, can_split, rows_area, shared_array
+from .forked import ForkedLane, SharedNet, can_split, rows_area, shared_array, write_rows
 from .lanes import Lanes
 from .replay import Batch
 from .spaces import as_observation, check_box_observation, check_discrete_action, space_from_json, space_to_json
@@ -275,19 +275,11 @@ class DQN:
         — barrier. Each side gets its rows' target values from one pass of ``Q_target`` at the start.
         """
         split = self._split if self._split is not None else self._start_split(batches[0])
-        lane = self.lanes.forked(self._serve_split)
         half, n = split.half, len(batches)
-        for i, b in enumerate(batches):   # the worker's rows, into the memory it reads
-            for name, arr in split.inputs.items():
-                arr[i] = getattr(b, name)[half:]
-        lane.post(n)
-        try:
-            with self.lanes.pinned():   # one BLAS thread here: the other core is the worker's
-                own = self._split_steps(lane, [b.rows(slice(0, half)) for b in batches], half / self.config.batch_size)
-            lane.wait()
-        except BaseException:
-            lane.abort()
-            raise
+        write_rows(split.inputs, batches, half)
+        parts = [b.rows(slice(0, half)) for b in batches]
+        own = self.lanes.run_forked(self._serve_split, n,
+                                    lambda lane: self._split_steps(lane, parts, half / self.config.batch_size))
         totals = own + split.outputs[:n]
         q_count = self.config.batch_size * self.n_actions
         return [{"loss": float(loss), "q_mean": float(q_sum) / q_count} for loss, q_sum in totals]

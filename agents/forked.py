@@ -67,6 +67,13 @@ def rows_area(batch: Any, steps: int, rows: int) -> dict[str, np.ndarray]:
             for f in dataclasses.fields(batch)}
 
 
+def write_rows(area: dict[str, np.ndarray], batches: list[Any], start: int) -> None:
+    """Rows ``start:`` of each batch into :func:`rows_area` ``area`` (the worker's share)."""
+    for i, batch in enumerate(batches):
+        for name, arr in area.items():
+            arr[i] = getattr(batch, name)[start:]
+
+
 class LaneBroken(RuntimeError):
     """The other process failed or stopped in the middle of a job."""
 

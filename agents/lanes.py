@@ -108,6 +108,22 @@ class Lanes:
                 self._forked = ForkedLane(work)
         return self._forked
 
+    def run_forked(self, work: Callable[[ForkedLane, int], None], job: int, own: Callable[[ForkedLane], T]) -> T:
+        """Post ``job`` to the worker process (:meth:`forked` with ``work``), run ``own(lane)``,
+        this process's side of it, with BLAS at one thread (the other core is the worker's), and
+        return its result once the worker has finished too. If either side fails, the worker is
+        stopped (the next call forks a fresh one) and the error raised here."""
+        lane = self.forked(work)
+        lane.post(job)
+        try:
+            with self.pinned():
+                result = own(lane)
+            lane.wait()
+        except BaseException:
+            lane.abort()
+            raise
+        return result
+
     def close(self) -> None:
         """Stop the worker threads and the worker process, if any."""
         if self._pool is not None:

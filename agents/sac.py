@@ -48,7 +48,7 @@ from rlnn.optim import Adam
 from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp
 from .checkpoint import pack_state, unpack_state
 from .config import config_from_dict, config_to_dict
-from .forked import ForkedLane, SharedNet, can_split, rows_area, shared_array
+from .forked import ForkedLane, SharedNet, can_split, rows_area, shared_array, write_rows
 from .lanes import Lanes
 from .replay import Batch
 from .spaces import as_observation, space_from_json, space_to_json
@@ -343,25 +343,18 @@ class SAC:
         """
         c = self.config
         split = self._split if self._split is not None else self._start_split(batches[0])
-        lane = self.lanes.forked(self._serve_split)
         half, n, shape = split.half, len(batches), (c.batch_size, self.act_dim)
         noise = []
-        for i, b in enumerate(batches):   # the worker's rows, and its noise, into the memory it reads
+        for i in range(n):   # the worker's noise into the memory it reads, ours kept here
             eps_next = self.rng.standard_normal(shape, dtype=self.dtype)
             eps = self.rng.standard_normal(shape, dtype=self.dtype)
             noise.append((eps_next[:half], eps[:half]))
-            for name, arr in split.inputs.items():
-                arr[i] = getattr(b, name)[half:]
             split.noise[i] = eps_next[half:], eps[half:]
+        write_rows(split.inputs, batches, half)
         split.alpha[0] = self.alpha
-        lane.post(n)
-        try:
-            with self.lanes.pinned():   # one BLAS thread here: the other core is the worker's
-                own = self._split_updates(lane, [b.rows(slice(0, half)) for b in batches], noise, half / c.batch_size)
-            lane.wait()
-        except BaseException:
-            lane.abort()
-            raise
+        parts = [b.rows(slice(0, half)) for b in batches]
+        own = self.lanes.run_forked(self._serve_split, n,
+                                    lambda lane: self._split_updates(lane, parts, noise, half / c.batch_size))
         for metrics, theirs in zip(own, split.outputs):
             for j, key in enumerate(_SPLIT_SUMS):
                 metrics[key] += float(theirs[j])

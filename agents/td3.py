@@ -31,7 +31,7 @@ from rlnn.optim import Adam, polyak_update
 from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp
 from .checkpoint import pack_state, unpack_state
 from .config import config_from_dict, config_to_dict
-from .forked import ForkedLane, SharedNet, can_split, rows_area, shared_array
+from .forked import ForkedLane, SharedNet, can_split, rows_area, shared_array, write_rows
 from .lanes import Lanes
 from .replay import Batch
 from .spaces import as_observation, space_from_json, space_to_json
@@ -232,26 +232,19 @@ class TD3:
         """
         c = self.config
         split = self._split if self._split is not None else self._start_split(batches[0])
-        lane = self.lanes.forked(self._serve_split)
         half, n = split.half, len(batches)
         noise = []
-        for i, b in enumerate(batches):   # the worker's rows, and its noise, into the memory it reads
+        for i in range(n):   # the worker's noise into the memory it reads, ours kept here
             if c.target_noise > 0:        # drawn as td_target draws it, so the RNG stream is the serial one
                 drawn = c.target_noise * self.rng.standard_normal((c.batch_size, self.act_dim), dtype=self.dtype)
                 noise.append(drawn[:half])
                 split.noise[i] = drawn[half:]
             else:
                 noise.append(None)
-            for name, arr in split.inputs.items():
-                arr[i] = getattr(b, name)[half:]
-        lane.post(n)
-        try:
-            with self.lanes.pinned():   # one BLAS thread here: the other core is the worker's
-                own = self._split_updates(lane, [b.rows(slice(0, half)) for b in batches], noise, half / c.batch_size)
-            lane.wait()
-        except BaseException:
-            lane.abort()
-            raise
+        write_rows(split.inputs, batches, half)
+        parts = [b.rows(slice(0, half)) for b in batches]
+        own = self.lanes.run_forked(self._serve_split, n,
+                                    lambda lane: self._split_updates(lane, parts, noise, half / c.batch_size))
         for metrics, theirs in zip(own, split.outputs):
             metrics["critic_loss"] += float(theirs[0])
             metrics["q_mean"] = (metrics["q_mean"] + float(theirs[2])) / (c.n_critics * c.batch_size)
