@@ -235,15 +235,11 @@ class DQN:
         loss, grad_q, q = self.td_loss(batch, target)
         self.q.zero_grad()
         self.q.backward(grad_q, input_grad=False)
-        self._step()
-        return {"loss": loss, "q_mean": float(q.mean())}
-
-    def _step(self) -> None:
-        """Clip ``Q``'s gradient by its global norm and take the Adam step."""
         if self.config.max_grad_norm > 0:
             clip_grad_norm(self.q.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
         self.n_updates += 1
+        return {"loss": loss, "q_mean": float(q.mean())}
 
     def train_round(self, batches: list[Batch]) -> list[dict[str, float]]:
         """``train_step`` on each batch in turn, with ``Q_target(s', ·)`` computed ahead: the

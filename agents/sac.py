@@ -383,7 +383,7 @@ class SAC:
         parts = [Batch(**{name: arr[i] for name, arr in split.inputs.items()}) for i in range(n)]
         noise = [(split.noise[i, 0], split.noise[i, 1]) for i in range(n)]
         for i, metrics in enumerate(self._split_updates(lane, parts, noise, (c.batch_size - split.half) / c.batch_size)):
-            split.outputs[i] = [metrics[k] for k in _SPLIT_SUMS] + [metrics["q_mean"], metrics["log_prob_sum"]]
+            split.outputs[i, :3] = [metrics[k] for k in _SPLIT_SUMS] + [metrics["q_mean"]]   # log π went mid-update
 
     def _split_updates(self, lane: ForkedLane, parts: list[Batch], noise: list[tuple[np.ndarray, np.ndarray]],
                        weight: float) -> list[dict[str, float]]:
