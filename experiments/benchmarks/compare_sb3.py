@@ -12,7 +12,10 @@ evaluation episodes (the same seeds for both libraries).
 
 Threads: a short calibration run per library, task and setting picks each library's fastest
 (BLAS threads through threadpoolctl for rlnn, ``torch.set_num_threads`` for PyTorch); the
-full runs use it, and the table states it. Settings are thread counts ("1", "2") and, for
+full runs use it, and the table states it. Calibration compares steady-state seconds per
+update: the clock starts once the first quarter of the run's updates is done, so one-time
+costs (imports, first-touch allocation, forking a lane's worker) that a full run pays once are
+not charged ~50 times over against a 2000-step sample. Settings are thread counts ("1", "2") and, for
 rlnn, lanes (``agents.lanes``): "2L" splits each batch's rows over this process and a forked
 worker, one BLAS thread each (``agents.forked``).
 
@@ -46,6 +49,7 @@ TASKS: dict[str, dict[str, Any]] = {
     "td3-pendulum": {"algo": "td3", "env_id": "Pendulum-v1", "steps": 20_000, "rlnn_overrides": {}},
 }
 EVAL_EPISODES = 20
+CALIBRATION_WARM_UP = 0.25   # share of a calibration run's updates done before its clock starts
 
 
 def zoo_hyperparameters(task: str) -> dict[str, Any]:
@@ -111,7 +115,14 @@ def cores(setting: str) -> int:
     return max(blas, lanes)
 
 
-def run_rlnn(task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
+def _steady_from(task: str, steps: int, warm: float) -> int:
+    """The env step from which a run of ``steps`` counts as steady: ``warm`` of the way from
+    ``learning_starts`` (where updates begin) to the end; past the end (never) when ``warm`` is 0."""
+    start = zoo_hyperparameters(task)["learning_starts"]
+    return start + int(warm * (steps - start)) if warm > 0 else steps + 1
+
+
+def run_rlnn(task: str, seed: int, setting: str, steps: int, warm: float = 0.0) -> dict[str, Any]:
     import gymnasium as gym
 
     import agents
@@ -123,17 +134,34 @@ def run_rlnn(task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
     agent = agents.ALGORITHMS[spec["algo"]](env.observation_space, env.action_space, hp, seed=seed)
     blas, lanes = parse_setting(setting)
     trainer = OffPolicyTrainer(agent, spec["env_id"], steps, seed, progress=False, blas_threads=blas, lanes=lanes)
+    steady_from, mark = _steady_from(task, steps, warm), {}
+    on_step = agent.on_step
+
+    def marking_on_step(step: int) -> None:     # the trainer calls this after every env step
+        on_step(step)
+        if step == steady_from:
+            mark.update(time=time.perf_counter(), updates=agent.n_updates)
+
+    agent.on_step = marking_on_step
     start = time.perf_counter()
     trainer.run()
-    wall = time.perf_counter() - start
-    return {"wall_s": wall, "updates": agent.n_updates, "policy": lambda o: agent.act(o, deterministic=True)}
+    end = time.perf_counter()
+    return {"wall_s": end - start, "updates": agent.n_updates, **_steady(mark, end, agent.n_updates),
+            "policy": lambda o: agent.act(o, deterministic=True)}
 
 
-def run_sb3(task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
+def _steady(mark: dict[str, float], end: float, updates: int) -> dict[str, float]:
+    if not mark:
+        return {}
+    return {"steady_s": end - mark["time"], "steady_updates": updates - mark["updates"]}
+
+
+def run_sb3(task: str, seed: int, setting: str, steps: int, warm: float = 0.0) -> dict[str, Any]:
     import gymnasium as gym
     import numpy as np
     import stable_baselines3 as sb3
     import torch
+    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.noise import NormalActionNoise
 
     torch.set_num_threads(cores(setting))
@@ -157,14 +185,22 @@ def run_sb3(task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
         model = sb3.TD3("MlpPolicy", env, **common, tau=hp["tau"], policy_delay=hp["policy_delay"],
                         target_policy_noise=hp["target_noise"], target_noise_clip=hp["noise_clip"],
                         action_noise=noise, policy_kwargs=policy_kwargs, seed=seed, device="cpu")
+    steady_from, mark = _steady_from(task, steps, warm), {}
+
+    class Marker(BaseCallback):
+        def _on_step(self) -> bool:     # SB3 calls this after every env step
+            if self.num_timesteps == steady_from:
+                mark.update(time=time.perf_counter(), updates=self.model._n_updates)
+            return True
+
     start = time.perf_counter()
-    model.learn(total_timesteps=steps)
-    wall = time.perf_counter() - start
-    return {"wall_s": wall, "updates": int(model._n_updates),
+    model.learn(total_timesteps=steps, callback=Marker() if warm > 0 else None)
+    end = time.perf_counter()
+    return {"wall_s": end - start, "updates": int(model._n_updates), **_steady(mark, end, int(model._n_updates)),
             "policy": lambda o: model.predict(o, deterministic=True)[0]}
 
 
-def one_run(lib: str, task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
+def one_run(lib: str, task: str, seed: int, setting: str, steps: int, warm: float = 0.0) -> dict[str, Any]:
     import gymnasium as gym
 
     from agents.evaluation import evaluate
@@ -172,7 +208,7 @@ def one_run(lib: str, task: str, seed: int, setting: str, steps: int) -> dict[st
 
     # numpy's BLAS for both (SB3 uses numpy too); lanes run one BLAS thread each
     limiter = blas_thread_limit(parse_setting(setting)[0])
-    result = (run_rlnn if lib == "rlnn" else run_sb3)(task, seed, setting, steps)
+    result = (run_rlnn if lib == "rlnn" else run_sb3)(task, seed, setting, steps, warm)
     policy = result.pop("policy")
     ev = evaluate(policy, gym.make(TASKS[task]["env_id"]), EVAL_EPISODES)
     if limiter is not None:
@@ -186,14 +222,14 @@ def one_run(lib: str, task: str, seed: int, setting: str, steps: int) -> dict[st
             "flops_per_update": flops_per_update(task, obs_dim, act_dim, zoo_hyperparameters(task))}
 
 
-def spawn(lib: str, task: str, seed: int, setting: str, steps: int) -> dict[str, Any]:
+def spawn(lib: str, task: str, seed: int, setting: str, steps: int, warm: float = 0.0) -> dict[str, Any]:
     blas, lanes = parse_setting(setting)
     threads = str(max(blas, lanes))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     if lanes > 1 and blas > 1:
         env["OPENBLAS_THREAD_TIMEOUT"] = "4"   # 2^4 cycles of spinning, then sleep
     cmd = [sys.executable, "-m", "experiments.benchmarks.compare_sb3", "--one", lib, task, str(seed), setting,
-           str(steps)]
+           str(steps), str(warm)]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
@@ -228,12 +264,13 @@ def calibrate(task: str, lib: str, thread_options: list[str], steps: int, rounds
               ) -> tuple[str, dict[str, float]]:
     """Time a short run per setting, ``rounds`` times in turn (the best of the rounds counts, so
     a burst of background load does not decide); return the fastest setting and every
-    setting's seconds per update."""
+    setting's steady-state seconds per update (wall time over updates after the first quarter
+    of them, env steps included)."""
     per_update: dict[str, float] = {}
     for _ in range(rounds):
         for t in thread_options:
-            r = spawn(lib, task, 0, t, steps)
-            per_update[t] = min(per_update.get(t, float("inf")), r["wall_s"] / max(r["updates"], 1))
+            r = spawn(lib, task, 0, t, steps, warm=CALIBRATION_WARM_UP)
+            per_update[t] = min(per_update.get(t, float("inf")), r["steady_s"] / max(r["steady_updates"], 1))
     return min(per_update, key=per_update.get), per_update
 
 
@@ -262,7 +299,8 @@ def markdown(rows: list[dict[str, Any]], peaks: dict[int, float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--one", nargs=5, metavar=("LIB", "TASK", "SEED", "THREADS", "STEPS"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=6, metavar=("LIB", "TASK", "SEED", "THREADS", "STEPS", "WARM"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", default="1,2", help="thread counts to calibrate over (rlnn also tries "
@@ -275,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--md")
     args = parser.parse_args(argv)
     if args.one:
-        lib, task, seed, threads, steps = args.one
-        print(json.dumps(one_run(lib, task, int(seed), threads, int(steps))))
+        lib, task, seed, threads, steps, warm = args.one
+        print(json.dumps(one_run(lib, task, int(seed), threads, int(steps), float(warm))))
         return 0
     from experiments.bench_nn import matmul_peak_gflops
 

@@ -33,3 +33,14 @@ def test_split_bound_times_every_setting():
     from experiments.benchmarks import split_bound
     for setting in split_bound.SETTINGS:
         assert 0 < split_bound.measure("dqn-cartpole", setting, updates=1) < 1000
+
+
+def test_calibration_clock_starts_after_the_warm_up_updates():
+    """A calibration run reports the time and updates after its first quarter of updates (the
+    fork of a lane's worker and first-touch allocations fall before), a full run only its total."""
+    assert compare_sb3._steady_from("dqn-cartpole", 3000, 0.25) == 1000 + 500   # learning_starts 1000
+    assert compare_sb3._steady_from("dqn-cartpole", 3000, 0.0) > 3000
+    run = compare_sb3.run_rlnn("dqn-cartpole", 0, "1", 1000 + 1024, warm=0.5)
+    assert run["updates"] == 4 * 128 and run["steady_updates"] == 2 * 128     # rounds at 1024, 1280 | 1536, 1792
+    assert 0 < run["steady_s"] < run["wall_s"]
+    assert "steady_s" not in compare_sb3.run_rlnn("dqn-cartpole", 0, "1", 1000 + 256)
