@@ -122,8 +122,7 @@ class Critics:
         def fit_one(i: int) -> tuple[float, np.ndarray]:
             q = self.nets[i](x)[:, 0]
             loss, grad = td_loss_grad(q[None], target, weight)
-            self.nets[i].zero_grad()
-            self.nets[i].backward(grad[0][:, None], input_grad=False)
+            self.nets[i].backward(grad[0][:, None], input_grad=False, accumulate=False)
             if step:
                 self.optimizers[i].step()
             return loss, q

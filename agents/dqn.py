@@ -116,12 +116,13 @@ class DuelingQNetwork(Module):
         adv = self.advantage.predict(h)
         return self.value.predict(h) + adv - adv.mean(axis=1, keepdims=True)
 
-    def backward(self, grad_out: np.ndarray, *, param_grads: bool = True, input_grad: bool = True) -> np.ndarray | None:
+    def backward(self, grad_out: np.ndarray, *, param_grads: bool = True, input_grad: bool = True,
+                 accumulate: bool = True) -> np.ndarray | None:
         g_value = grad_out.sum(axis=1, keepdims=True)
         g_adv = grad_out - grad_out.mean(axis=1, keepdims=True)
-        g_h = self.value.backward(g_value, param_grads=param_grads)
-        g_h += self.advantage.backward(g_adv, param_grads=param_grads)
-        return self.body.backward(g_h, param_grads=param_grads, input_grad=input_grad)
+        g_h = self.value.backward(g_value, param_grads=param_grads, accumulate=accumulate)
+        g_h += self.advantage.backward(g_adv, param_grads=param_grads, accumulate=accumulate)
+        return self.body.backward(g_h, param_grads=param_grads, input_grad=input_grad, accumulate=accumulate)
 
     def replica(self) -> DuelingQNetwork:
         twin = super().replica()
@@ -233,8 +234,7 @@ class DQN:
         """One gradient step on a minibatch (``q_next_target`` as in :meth:`td_target`)."""
         target = self.td_target(batch, q_next_target)
         loss, grad_q, q = self.td_loss(batch, target)
-        self.q.zero_grad()
-        self.q.backward(grad_q, input_grad=False)
+        self.q.backward(grad_q, input_grad=False, accumulate=False)     # .grad = this batch's gradient
         if self.config.max_grad_norm > 0:
             clip_grad_norm(self.q.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
@@ -306,8 +306,7 @@ class DQN:
         out = np.empty((len(parts), 2))
         for i, (part, q_next_target) in enumerate(zip(parts, q_next)):
             loss, grad_q, q = self.td_loss(part, self.td_target(part, q_next_target), weight)
-            self.q.zero_grad()
-            self.q.backward(grad_q, input_grad=False)
+            self.q.backward(grad_q, input_grad=False, accumulate=False)
             lane.barrier()                          # both halves' gradients are in
             summed = split.q.sum_grads(part_slice(len(split.q.value), lane.index, 2))
             split.squares[lane.index] = float(np.vdot(summed, summed))

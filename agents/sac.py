@@ -210,9 +210,10 @@ class SAC:
         return PolicySample(np.tanh(u), log_prob, std, eps, inside)
 
     def policy_backward(self, sample: PolicySample, grad_action: np.ndarray | None, grad_log_prob: np.ndarray | float,
-                        ) -> None:
-        """Add ``dL/dθ_actor`` to the actor's ``.grad`` given ``dL/da`` ``(B, d)`` (a = tanh u, or
-        ``None`` for zero) and ``dL/dlog π`` (``(B,)`` or a scalar), for the last :meth:`policy` call."""
+                        accumulate: bool = True) -> None:
+        """Add ``dL/dθ_actor`` to the actor's ``.grad`` (write it over, with ``accumulate=False``)
+        given ``dL/da`` ``(B, d)`` (a = tanh u, or ``None`` for zero) and ``dL/dlog π`` (``(B,)``
+        or a scalar), for the last :meth:`policy` call."""
         a = sample.action
         g_lp = np.asarray(grad_log_prob, dtype=a.dtype)
         g_lp = g_lp[:, None] if g_lp.ndim == 1 else g_lp
@@ -223,7 +224,7 @@ class SAC:
         g_log_std *= sample.eps
         g_log_std -= g_lp                          # d(−log σ)/dℓ = −1
         g_log_std *= sample.inside
-        self.actor.backward(np.concatenate([g_u, g_log_std], axis=1), input_grad=False)
+        self.actor.backward(np.concatenate([g_u, g_log_std], axis=1), input_grad=False, accumulate=accumulate)
 
     # -- acting ------------------------------------------------------------------------------
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
@@ -279,8 +280,7 @@ class SAC:
             grad_q[smallest, np.arange(batch)] = -per_row
             grad_action = self.critics.action_grad(grad_q, serial)
             grad_action *= self.scaler.scale
-            self.actor.zero_grad()
-            self.policy_backward(sample, grad_action, alpha * per_row)
+            self.policy_backward(sample, grad_action, alpha * per_row, accumulate=False)
         return loss
 
     def alpha_loss(self, log_prob: np.ndarray) -> float:

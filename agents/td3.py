@@ -189,8 +189,7 @@ class TD3:
             grad_q = np.full_like(q, -weight / q.shape[1])
             grad_unit = self.critics.action_grad(grad_q, serial)
             grad_unit *= self.scaler.scale
-            self.actor.zero_grad()
-            self.actor.backward(grad_unit, input_grad=False)   # the Tanh layer multiplies by 1 − μ²
+            self.actor.backward(grad_unit, input_grad=False, accumulate=False)  # the Tanh layer: times 1 − μ²
         return loss
 
     # -- one update --------------------------------------------------------------------------

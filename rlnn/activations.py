@@ -46,7 +46,7 @@ class Activation(Module):
         return y
 
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
-                 input_grad: bool = True) -> np.ndarray | None:
+                 input_grad: bool = True, accumulate: bool = True) -> np.ndarray | None:
         return self._local_grad(grad_out, None) if input_grad else None
 
     def _forward(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:

@@ -70,7 +70,7 @@ class Linear(Module):
         return y
 
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
-                 input_grad: bool = True) -> np.ndarray | None:
+                 input_grad: bool = True, accumulate: bool = True) -> np.ndarray | None:
         if self._x is None:
             raise RuntimeError("Linear.backward called before forward")
         if grad_out.shape != (self._x.shape[0], self.out_features):
@@ -80,10 +80,16 @@ class Linear(Module):
             # Through a local name: `self.weight.grad += ...` would also call the property's
             # setter, which copies the array onto itself.
             weight_grad = self.weight.grad
-            weight_grad += self._x.T @ grad_out
+            if accumulate:
+                weight_grad += self._x.T @ grad_out
+            else:   # written in place: no temporary, no extra pass
+                np.matmul(self._x.T, grad_out, out=weight_grad)
             if self.bias is not None:
                 bias_grad = self.bias.grad
-                bias_grad += grad_out.sum(axis=0)
+                if accumulate:
+                    bias_grad += grad_out.sum(axis=0)
+                else:
+                    np.sum(grad_out, axis=0, out=bias_grad)
         return _matmul(grad_out, self.weight.value.T) if input_grad else None
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
@@ -142,7 +148,7 @@ class Sequential(Module):
         return x
 
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
-                 input_grad: bool = True) -> np.ndarray | None:
+                 input_grad: bool = True, accumulate: bool = True) -> np.ndarray | None:
         if self.check_finite:
             check_finite(np.asarray(grad_out), "gradient passed to backward")
         g = grad_out
@@ -152,7 +158,7 @@ class Sequential(Module):
             if owned and isinstance(layer, Activation):
                 g = layer._local_grad(g, g)
             else:
-                g = layer.backward(g, param_grads=param_grads, input_grad=input_grad or i > 0)
+                g = layer.backward(g, param_grads=param_grads, input_grad=input_grad or i > 0, accumulate=accumulate)
             owned = type(layer) is Linear
         return g
 

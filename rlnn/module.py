@@ -221,10 +221,13 @@ class Module:
         return self.replica().forward(x)
 
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
-                 input_grad: bool = True) -> np.ndarray | None:
+                 input_grad: bool = True, accumulate: bool = True) -> np.ndarray | None:
         """Back-propagate ``dL/dy``. ``param_grads=False`` leaves every ``.grad`` untouched
         (an actor update pulling ``dQ/da`` out of a critic); ``input_grad=False`` skips the
-        product that only the caller would need and returns ``None``."""
+        product that only the caller would need and returns ``None``. Parameter gradients are
+        added to ``.grad``; ``accumulate=False`` writes them over it instead, the same as
+        ``zero_grad()`` then ``backward`` with two passes over the gradients fewer (the fill
+        and the add)."""
         raise NotImplementedError
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:

@@ -91,6 +91,29 @@ def test_backward_accumulates_and_input_grad_flags():
     np.testing.assert_allclose(net.backward(g, param_grads=False), gx)
     for p, first in zip(net.parameters(), once):
         np.testing.assert_allclose(p.grad, 2 * first)  # param_grads=False leaves .grad alone
+    net(x)
+    net.backward(g, accumulate=False)
+    for p, first in zip(net.parameters(), once):
+        np.testing.assert_allclose(p.grad, first)      # accumulate=False: overwritten = zero_grad + backward
+
+
+def test_backward_without_accumulating_writes_every_parameter_gradient():
+    """``accumulate=False`` through nested containers, a bias-free layer and float32: every
+    gradient equals ``zero_grad`` + ``backward``, whatever ``.grad`` held before."""
+    rng = np.random.default_rng(5)
+    net = rlnn.Sequential(rlnn.MLP([3, 6, 4], rng_or_seed=rng), rlnn.Tanh(),
+                          rlnn.Linear(4, 2, bias=False, rng_or_seed=rng))
+    x, g = _x((7, 3)).astype(np.float32), _x((7, 2), 1).astype(np.float32)
+    net.zero_grad()
+    net(x)
+    net.backward(g)
+    expected = [p.grad.copy() for p in net.parameters()]
+    for p in net.parameters():
+        p.grad[...] = np.nan                             # stale contents must not leak in
+    net(x)
+    net.backward(g, input_grad=False, accumulate=False)
+    for p, e in zip(net.parameters(), expected):
+        np.testing.assert_allclose(p.grad, e, rtol=1e-6)
 
 
 def test_replica_shares_parameters_and_keeps_its_own_cache():
