@@ -25,7 +25,10 @@ its own subprocess first; ``--nn-budget 0`` skips it.
 
 The matmul floor of a run is the FLOPs its updates must do (the matrix products of the
 forward and backward passes that the algorithm needs, counted from the layer sizes) divided
-by the machine's measured float32 matmul throughput at that thread count.
+by the machine's measured float32 matmul throughput at that thread count. A shared VM's speed
+drifts over the hour a comparison takes (its 1024^3 matmul here has measured anywhere from 46 to
+91 GFLOP/s on one thread within a morning), so the throughput is measured again, in a fresh
+process, right before and right after every run, and the run's floor uses the higher of the two.
 """
 
 from __future__ import annotations
@@ -274,16 +277,36 @@ def calibrate(task: str, lib: str, thread_options: list[str], steps: int, rounds
     return min(per_update, key=per_update.get), per_update
 
 
+def measure_peak(threads: int) -> float:
+    """The float32 matmul peak at ``threads`` BLAS threads, in a fresh process (so the run
+    that follows starts with no BLAS threads of ours spinning)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads)}
+    code = f"from experiments.bench_nn import matmul_peak_gflops; print(matmul_peak_gflops(threads={threads}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def floor_seconds(row: dict[str, Any], peaks: dict[int, float]) -> float:
+    """The run's matmul floor: its updates' FLOPs at the peak measured around it (at the
+    invocation's start for rows that have none)."""
+    peak = row.get("peak_gflops") or peaks[cores(str(row["threads"]))]
+    return row["updates"] * row["flops_per_update"] / (peak * 1e9)
+
+
 def markdown(rows: list[dict[str, Any]], peaks: dict[int, float]) -> str:
-    lines = ["| task | seed | lib | threads | wall s | steps/s | updates | eval return (20 ep) | floor s | wall / floor |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | seed | lib | threads | wall s | steps/s | updates | eval return (20 ep) "
+             "| peak GFLOP/s (before, after) | floor s | wall / floor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        floor = r["updates"] * r["flops_per_update"] / (peaks[cores(str(r["threads"]))] * 1e9)
+        floor = floor_seconds(r, peaks)
+        around = ", ".join(f"{g:.0f}" for g in r.get("peaks_before_after", []))
         lines.append(f"| {r['task']} | {r['seed']} | {r['lib']} | {r['threads']} | {r['wall_s']:.1f} | "
                      f"{r['steps_per_s']:.0f} | {r['updates']} | {r['eval_mean_return']:.1f} ± {r['eval_std_return']:.1f} | "
-                     f"{floor:.1f} | {r['wall_s'] / floor:.2f} |")
-    lines += ["", "| task | rlnn median wall s | SB3 median wall s | SB3 / rlnn | rlnn return (mean over seeds) | SB3 return |",
-              "|---|---|---|---|---|---|"]
+                     f"{around or '-'} | {floor:.1f} | {r['wall_s'] / floor:.2f} |")
+    lines += ["", "| task | rlnn median wall s | SB3 median wall s | SB3 / rlnn | rlnn wall / floor | SB3 wall / floor "
+                  "| rlnn return (mean over seeds) | SB3 return |",
+              "|---|---|---|---|---|---|---|---|"]
     for task in dict.fromkeys(r["task"] for r in rows):
         mine = [r for r in rows if r["task"] == task and r["lib"] == "rlnn"]
         theirs = [r for r in rows if r["task"] == task and r["lib"] == "sb3"]
@@ -291,7 +314,11 @@ def markdown(rows: list[dict[str, Any]], peaks: dict[int, float]) -> str:
             continue
         w_m = statistics.median(r["wall_s"] for r in mine)
         w_t = statistics.median(r["wall_s"] for r in theirs)
-        lines.append(f"| {task} | {w_m:.1f} | {w_t:.1f} | {w_t / w_m:.2f}x | "
+        spans = []
+        for runs in (mine, theirs):
+            ratios = [r["wall_s"] / floor_seconds(r, peaks) for r in runs]
+            spans.append(f"{min(ratios):.2f}-{max(ratios):.2f}")
+        lines.append(f"| {task} | {w_m:.1f} | {w_t:.1f} | {w_t / w_m:.2f}x | {spans[0]} | {spans[1]} | "
                      f"{statistics.mean(r['eval_mean_return'] for r in mine):.1f} | "
                      f"{statistics.mean(r['eval_mean_return'] for r in theirs):.1f} |")
     return "\n".join(lines)
@@ -338,7 +365,11 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(args.seeds):
             order = ("rlnn", "sb3") if seed % 2 == 0 else ("sb3", "rlnn")
             for lib in order:
+                threads = cores(best[lib])
+                before = measure_peak(threads)
                 row = spawn(lib, task, seed, best[lib], TASKS[task]["steps"])
+                row["peaks_before_after"] = [before, measure_peak(threads)]
+                row["peak_gflops"] = max(row["peaks_before_after"])
                 rows.append(row)
                 print(f"{task} seed {seed} {lib}: {row['wall_s']:.1f} s, return {row['eval_mean_return']:.1f}", flush=True)
     table = markdown(rows, peaks)

@@ -44,3 +44,14 @@ def test_calibration_clock_starts_after_the_warm_up_updates():
     assert run["updates"] == 4 * 128 and run["steady_updates"] == 2 * 128     # rounds at 1024, 1280 | 1536, 1792
     assert 0 < run["steady_s"] < run["wall_s"]
     assert "steady_s" not in compare_sb3.run_rlnn("dqn-cartpole", 0, "1", 1000 + 256)
+
+
+def test_each_run_has_its_own_floor_from_the_peak_measured_around_it():
+    assert compare_sb3.measure_peak(1) > 1.0          # GFLOP/s of a 1024^3 float32 matmul, fresh process
+    row = {"task": "td3-pendulum", "seed": 0, "lib": "rlnn", "threads": "2L", "wall_s": 30.0, "steps_per_s": 1.0,
+           "updates": 1000, "flops_per_update": 1e9, "eval_mean_return": -150.0, "eval_std_return": 1.0}
+    assert compare_sb3.floor_seconds(row, {2: 100.0}) == 10.0                    # the invocation's peak
+    row.update(peaks_before_after=[40.0, 50.0], peak_gflops=50.0)
+    assert compare_sb3.floor_seconds(row, {2: 100.0}) == 20.0                    # the run's own, the higher
+    table = compare_sb3.markdown([row, {**row, "lib": "sb3", "wall_s": 60.0}], {2: 100.0})
+    assert "| 40, 50 | 20.0 | 1.50 |" in table and "| 2.00x | 1.50-1.50 | 3.00-3.00 |" in table
