@@ -158,7 +158,7 @@ class Sequential(Module):
             if owned and isinstance(layer, Activation):
                 g = layer._local_grad(g, g)
             else:
-                g = layer.backward(g, param_grads=param_grads, input_grad=input_grad or i > 0, accumulate=accumulate)
+                g = _layer_backward(layer, g, param_grads, input_grad or i > 0, accumulate)
             owned = type(layer) is Linear
         return g
 
@@ -198,6 +198,18 @@ class Sequential(Module):
 
     def __getitem__(self, i: int) -> Module:
         return self.layers[i]
+
+
+def _layer_backward(layer: Module, grad_out: np.ndarray, param_grads: bool, input_grad: bool,
+                    accumulate: bool) -> np.ndarray | None:
+    """``layer.backward``, passing ``accumulate=False`` on to the layers known to take it; any
+    other layer (a user's own module) has its gradients zeroed and then added to, as before."""
+    if accumulate or not param_grads:
+        return layer.backward(grad_out, param_grads=param_grads, input_grad=input_grad)
+    if isinstance(layer, (Linear, Sequential, Activation)):
+        return layer.backward(grad_out, param_grads=True, input_grad=input_grad, accumulate=False)
+    layer.zero_grad()
+    return layer.backward(grad_out, param_grads=True, input_grad=input_grad)
 
 
 @register_module

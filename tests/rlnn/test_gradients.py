@@ -116,6 +116,38 @@ def test_backward_without_accumulating_writes_every_parameter_gradient():
         np.testing.assert_allclose(p.grad, e, rtol=1e-6)
 
 
+class _Scale(rlnn.Module):
+    """A user's own layer, written before ``accumulate`` existed: ``y = s x``, gradients added."""
+
+    def __init__(self) -> None:
+        self.s = rlnn.Parameter(np.array([1.5]))
+
+    def forward(self, x):
+        self._x = x
+        return self.s.value[0] * x
+
+    def backward(self, grad_out, *, param_grads=True, input_grad=True):
+        if param_grads:
+            self.s.grad[0] += float(np.vdot(self._x, grad_out))
+        return self.s.value[0] * grad_out if input_grad else None
+
+    def named_parameters(self):
+        return [("s", self.s)]
+
+
+def test_a_users_layer_without_accumulate_still_gets_a_fresh_gradient():
+    net = rlnn.Sequential(rlnn.Linear(3, 2, rng_or_seed=0, dtype=np.float64), _Scale())
+    x, g = _x((4, 3)), _x((4, 2), 1)
+    net.zero_grad()
+    net(x)
+    net.backward(g)
+    expected = [p.grad.copy() for p in net.parameters()]
+    net(x)
+    net.backward(g, accumulate=False)        # _Scale has no `accumulate`: zeroed, then added to
+    for p, e in zip(net.parameters(), expected):
+        np.testing.assert_allclose(p.grad, e)
+
+
 def test_replica_shares_parameters_and_keeps_its_own_cache():
     net = rlnn.MLP([3, 6, 2], rng_or_seed=0, dtype=np.float64)
     twin = net.replica()
