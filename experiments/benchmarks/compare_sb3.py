@@ -295,8 +295,8 @@ def floor_seconds(row: dict[str, Any], peaks: dict[int, float]) -> float:
 
 
 def markdown(rows: list[dict[str, Any]], peaks: dict[int, float]) -> str:
-    lines = ["| task | seed | lib | threads | wall s | steps/s | updates | eval return (20 ep) "
-             "| peak GFLOP/s (before, after) | floor s | wall / floor |",
+    lines = [("| task | seed | lib | threads | wall s | steps/s | updates | eval return (20 ep) "
+              "| peak GFLOP/s (before, after) | floor s | wall / floor |"),
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         floor = floor_seconds(r, peaks)
@@ -304,8 +304,8 @@ def markdown(rows: list[dict[str, Any]], peaks: dict[int, float]) -> str:
         lines.append(f"| {r['task']} | {r['seed']} | {r['lib']} | {r['threads']} | {r['wall_s']:.1f} | "
                      f"{r['steps_per_s']:.0f} | {r['updates']} | {r['eval_mean_return']:.1f} ± {r['eval_std_return']:.1f} | "
                      f"{around or '-'} | {floor:.1f} | {r['wall_s'] / floor:.2f} |")
-    lines += ["", "| task | rlnn median wall s | SB3 median wall s | SB3 / rlnn | rlnn wall / floor | SB3 wall / floor "
-                  "| rlnn return (mean over seeds) | SB3 return |",
+    lines += ["", ("| task | rlnn median wall s | SB3 median wall s | SB3 / rlnn | rlnn wall / floor | SB3 wall / floor "
+                   "| rlnn return (mean over seeds) | SB3 return |"),
               "|---|---|---|---|---|---|---|---|"]
     for task in dict.fromkeys(r["task"] for r in rows):
         mine = [r for r in rows if r["task"] == task and r["lib"] == "rlnn"]
