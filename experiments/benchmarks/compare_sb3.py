@@ -14,8 +14,8 @@ Threads: a short calibration run per library, task and setting picks each librar
 (BLAS threads through threadpoolctl for rlnn, ``torch.set_num_threads`` for PyTorch); the
 full runs use it, and the table states it. Calibration compares steady-state seconds per
 update: the clock starts once the first quarter of the run's updates is done, so one-time
-costs (imports, first-touch allocation, forking a lane's worker) that a full run pays once are
-not charged ~50 times over against a 2000-step sample. Settings are thread counts ("1", "2") and, for
+costs (first-touch allocation, forking a lane's worker), which a full run spreads over 5-50
+times more updates, do not decide the pick. Settings are thread counts ("1", "2") and, for
 rlnn, lanes (``agents.lanes``): "2L" splits each batch's rows over this process and a forked
 worker, one BLAS thread each (``agents.forked``).
 
