@@ -7,8 +7,10 @@ the time per gradient update on synthetic minibatches of
 
 * ``1 thread``: the whole batch, BLAS at one thread;
 * ``2 BLAS threads``: the whole batch, BLAS at two threads (numpy's own parallelism);
-* ``2 lanes``: the whole batch, the agent's two lanes (:mod:`agents.lanes`: per-network work on
-  two Python threads, BLAS at one thread each) — the setting ``2L`` of the benchmark;
+* ``2 lanes``: the whole batch through the agent's two lanes, the setting ``2L`` of the
+  benchmark: on Linux each batch's rows split over this process and a forked worker
+  (:mod:`agents.forked`), elsewhere SAC's and TD3's twin critics on two threads; BLAS at one
+  thread each;
 * ``2 processes, B/2 each``: two forked copies of the agent, each training on half the batch at
   the same time, BLAS at one thread each. This is an upper bound of row-split data parallelism
   over two cores without the GIL: no gradient is exchanged and each copy still does the whole
@@ -16,7 +18,8 @@ the time per gradient update on synthetic minibatches of
   The figure is the slower of the two copies.
 
 Medians over ``--repeats`` alternations of the settings, so slow phases of the machine hit all
-of them. DQN trains through ``train_round`` (its zoo round: ``gradient_steps`` batches), so its
+of them. Each measurement runs in a fresh process: OpenBLAS's idle threads from a "2 BLAS
+threads" measurement would otherwise spin on the core the next setting's worker needs. DQN trains through ``train_round`` (its zoo round: ``gradient_steps`` batches), so its
 per-update time includes its share of the round's target-network pass.
 """
 
@@ -26,6 +29,8 @@ import argparse
 import mmap
 import os
 import statistics
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -115,6 +120,16 @@ def measure(task: str, setting: str, updates: int) -> float:
     return float(shared.max())
 
 
+def measure_in_subprocess(task: str, setting: str, updates: int) -> float:
+    """:func:`measure` in a fresh Python process."""
+    cmd = [sys.executable, "-m", "experiments.benchmarks.split_bound", "--one", task, setting,
+           "--updates", str(updates)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> None:
     from experiments.benchmarks.compare_sb3 import TASKS
 
@@ -122,13 +137,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--updates", type=int, default=300, help="updates timed per setting and repeat")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--one", nargs=2, metavar=("TASK", "SETTING"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.one:      # a single measurement, in the fresh process main() started for it
+        print(measure(args.one[0], args.one[1], args.updates))
+        return
     tasks = args.tasks.split(",")
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.repeats):
         for task in tasks:
             for setting in SETTINGS:
-                times.setdefault((task, setting), []).append(measure(task, setting, args.updates))
+                times.setdefault((task, setting), []).append(measure_in_subprocess(task, setting, args.updates))
     print(f"ms per update, median of {args.repeats} (load average {os.getloadavg()[0]:.2f} at the end)\n")
     print("| task | " + " | ".join(SETTINGS) + " | best of 2 cores / 1 thread |")
     print("|---|" + "---:|" * (len(SETTINGS) + 1))

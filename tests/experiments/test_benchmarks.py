@@ -55,3 +55,8 @@ def test_each_run_has_its_own_floor_from_the_peak_measured_around_it():
     assert compare_sb3.floor_seconds(row, {2: 100.0}) == 20.0                    # the run's own, the higher
     table = compare_sb3.markdown([row, {**row, "lib": "sb3", "wall_s": 60.0}], {2: 100.0})
     assert "| 40, 50 | 20.0 | 1.50 |" in table and "| 2.00x | 1.50-1.50 | 3.00-3.00 |" in table
+
+
+def test_split_bound_measures_in_a_fresh_process():
+    from experiments.benchmarks import split_bound
+    assert 0 < split_bound.measure_in_subprocess("dqn-cartpole", "1 thread", updates=1) < 1000
