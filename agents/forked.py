@@ -129,7 +129,9 @@ class ForkedLane:
             pid, _ = os.waitpid(self.pid, os.WNOHANG)
             if pid != 0:
                 self.pid = 0
-                raise LaneBroken("the forked lane's worker process died")
+                # A worker that failed reports, then exits: if its exit is seen first, the
+                # report is already in place.
+                raise LaneBroken(self._failure() if self._ctrl[_ERROR] else "the forked lane's worker process died")
         elif os.getppid() != self._parent:
             os._exit(0)
 

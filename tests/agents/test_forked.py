@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
 
-from agents.forked import ForkedLane, LaneBroken, fork_available, shared_array
+from agents.forked import _ERROR, ForkedLane, LaneBroken, fork_available, shared_array
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="needs os.fork")
 
@@ -58,4 +59,18 @@ def test_a_dead_worker_is_noticed():
     lane.post(0)
     with pytest.raises(LaneBroken, match="died"):
         lane.wait()
+    lane.close()
+
+
+def test_a_failed_worker_seen_dead_first_still_reports_its_error():
+    """The worker reports its failure and exits; a parent that notices the exit before the
+    report (between two polls) must still raise the worker's error, not just "died"."""
+    lane = ForkedLane(lambda lane, job: (_ for _ in ()).throw(KeyError(f"job {job}")))
+    lane.post(4)
+    deadline = time.monotonic() + 10
+    while not lane._ctrl[_ERROR] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)                                                 # and the worker has exited
+    with pytest.raises(LaneBroken, match="KeyError: 'job 4'"):
+        lane._check_other_alive()
     lane.close()
