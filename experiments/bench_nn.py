@@ -269,6 +269,26 @@ def paired_ratio(a: list[float], b: list[float]) -> float:
     return statistics.median(x / y for x, y in zip(a, b))
 
 
+def merge_rounds(rounds: list[list[dict]], torch_rounds: list[dict[tuple[str, int], float]] | None = None
+                 ) -> list[dict]:
+    """One row per (configuration, thread count) from several rounds of :func:`run` (and, if
+    given, the torch child's µs per cell in the same rounds, each timed right after this
+    process's round): µs are medians over the rounds; ``ratio`` entries are medians of the
+    per-round ratios, so rlnn / torch is paired in time as closely as two processes allow."""
+    merged = []
+    for i, first in enumerate(rounds[0]):
+        cells = [r[i] for r in rounds]
+        row = {**first, "rounds": sum(c["rounds"] for c in cells),
+               "us": {impl: statistics.median(c["us"][impl] for c in cells) for impl in first["us"]},
+               "ratio": {impl: statistics.median(c["ratio"][impl] for c in cells) for impl in first["ratio"]}}
+        if torch_rounds:
+            key = (first["config"], first["threads"])
+            row["us"]["torch"] = statistics.median(t[key] for t in torch_rounds)
+            row["ratio"]["torch"] = statistics.median(c["us"]["rlnn"] / t[key] for c, t in zip(cells, torch_rounds))
+        merged.append(row)
+    return merged
+
+
 def best_rows(rows: list[dict]) -> list[dict]:
     """Per configuration, each implementation at its fastest thread count."""
     out = []
@@ -293,8 +313,9 @@ def markdown(rows: list[dict], best: list[dict]) -> str:
         if has_torch:
             line += f" {us['torch']:.0f} | {r['ratio']['torch']:.2f} |"
         lines.append(line)
-    lines += ["", "rlnn / numpy: median over rounds of the per-round ratio (paired under the same load); "
-              "rlnn / torch: ratio of medians (torch runs in its own process).",
+    lines += ["", ("rlnn / numpy: median over rounds of the per-round ratio (paired under the same load); "
+                   "rlnn / torch: median over rounds of the per-round ratio (torch runs in its own process, "
+                   "each round right after this one's)."),
               "", "Best thread count per implementation (ratios of medians):", ""]
     head = "| batch, sizes | rlnn µs (threads) | numpy µs (threads) | rlnn / numpy |" + (
         " torch µs (threads) | rlnn / torch |" if has_torch else "")
@@ -316,6 +337,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", default="1,2", help="BLAS thread counts to try, comma-separated")
     parser.add_argument("--sizes", default=",".join(CONFIGS), help=f"subset of {list(CONFIGS)}")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternations of this process and the torch one (the budget is shared out)")
     parser.add_argument("--torch-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.torch_only:  # the child process that times PyTorch alone (see below)
@@ -334,15 +357,18 @@ def main(argv: list[str] | None = None) -> None:
           f"(timed in a separate process), {os.cpu_count()} CPUs")
     peak = {k: matmul_peak_gflops(threads=k) for k in threads}
     print("float32 matmul peak (1024^3): " + ", ".join(f"{v:.1f} GFLOP/s with {k} thread(s)" for k, v in peak.items()))
-    rows = run(configs, args.repeats, threads, args.budget)
-    if has_torch:
-        child = subprocess.run([sys.executable, "-m", "experiments.bench_nn", "--torch-only", "--sizes", args.sizes,
-                                "--threads", args.threads, "--budget", str(args.budget), "--repeats", str(args.repeats)],
-                               capture_output=True, text=True, check=True)
-        torch_rows = {(r["config"], r["threads"]): r["us"]["torch"] for r in json.loads(child.stdout.splitlines()[-1])}
-        for r in rows:  # not paired: a ratio of medians
-            r["us"]["torch"] = torch_rows[(r["config"], r["threads"])]
-            r["ratio"]["torch"] = r["us"]["rlnn"] / r["us"]["torch"]
+    # The two processes take turns, round by round, so a slow phase of the machine lands on both.
+    rounds, torch_rounds = [], []
+    budget = args.budget / max(args.rounds, 1)
+    for _ in range(max(args.rounds, 1)):
+        rounds.append(run(configs, args.repeats, threads, budget))
+        if has_torch:
+            child = subprocess.run([sys.executable, "-m", "experiments.bench_nn", "--torch-only", "--sizes", args.sizes,
+                                    "--threads", args.threads, "--budget", str(budget), "--repeats", str(args.repeats)],
+                                   capture_output=True, text=True, check=True)
+            torch_rounds.append({(r["config"], r["threads"]): r["us"]["torch"]
+                                 for r in json.loads(child.stdout.splitlines()[-1])})
+    rows = merge_rounds(rounds, torch_rounds)
     best = best_rows(rows)
     print()
     print(markdown(rows, best))
