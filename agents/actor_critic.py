@@ -165,8 +165,12 @@ class Critics:
         offset = 0
         for opt in self.optimizers:
             count = len(opt.params)
-            state = {f"{j}.{name}": arrays[f"opt.critic/{offset + j}.{name}"]
-                     for j in range(count) for name in opt.state_names}
+            state = {}
+            for key, arr in arrays.items():        # the names as saved (the optimiser converts older ones)
+                if key.startswith("opt.critic/"):
+                    index, _, name = key[len("opt.critic/"):].partition(".")
+                    if offset <= int(index) < offset + count:
+                        state[f"{int(index) - offset}.{name}"] = arr
             opt.load_state_dict({"t": steps["critic"], "state": state})
             offset += count
 

@@ -11,6 +11,7 @@ AdaGrad        h ← h + g ⊙ g ;  θ ← θ − η g / (√h + ε)
 RMSProp        h ← ρ h + (1 − ρ) g ⊙ g ;  θ ← θ − η g / (√h + ε)
 Adam           m ← β1 m + (1 − β1) g ;  v ← β2 v + (1 − β2) g ⊙ g
                θ ← θ − η m̂ / (√v̂ + ε),  m̂ = m / (1 − β1^t),  v̂ = v / (1 − β2^t)
+               (kept as M = m / (1 − β1), V = v / (1 − β2): M ← β1 M + g, V ← β2 V + g ⊙ g)
 =============  ===================================================================
 
 State is kept per parameter object. Parameters that a module packed into one buffer are
@@ -210,7 +211,13 @@ class Adam(Optimizer):
     ``weight_decay`` is L2 added to the gradient; ``decoupled=True`` makes it AdamW's
     ``θ ← θ − η λ θ`` applied beside the Adam step instead."""
 
-    state_names = ("exp_avg", "exp_avg_sq")
+    # The moments are kept undivided by (1 − β): M = m / (1 − β1) and V = v / (1 − β2), the
+    # exponentially discounted sums of g and g². Their updates M ← β1 M + g, V ← β2 V + g² need no
+    # scaling pass and the constants move into the step's scalar: 10 passes over the parameters
+    # per step instead of 12. Saved as they are (an exact round trip); checkpoints written
+    # before, which hold m and v ("exp_avg", "exp_avg_sq"), are converted on loading.
+    state_names = ("exp_sum", "exp_sum_sq")
+    _legacy_names = {"exp_avg": "exp_sum", "exp_avg_sq": "exp_sum_sq"}
 
     def __init__(self, params: Iterable[Parameter], lr: LearningRate = 0.001,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -222,27 +229,35 @@ class Adam(Optimizer):
         self.eps = float(eps)
         self.decoupled_weight_decay = float(weight_decay) if decoupled else 0.0
 
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        arrays, legacy = {}, False
+        for key, arr in state["state"].items():
+            index, _, name = key.partition(".")
+            if name in self._legacy_names:    # m or v of an older checkpoint: M = m / (1 − β1), V = v / (1 − β2)
+                legacy = True
+                scale = 1.0 - (self.beta1 if name == "exp_avg" else self.beta2)
+                arrays[f"{index}.{self._legacy_names[name]}"] = np.asarray(arr, dtype=np.float64) / scale
+            else:
+                arrays[key] = arr
+        super().load_state_dict({**state, "state": arrays} if legacy else state)
+
     def _update(self, value, grad, state, lr, tmp):
-        m, v = state["exp_avg"], state["exp_avg_sq"]
+        big_m, big_v = state["exp_sum"], state["exp_sum_sq"]
         b1, b2 = self.beta1, self.beta2
         if self.decoupled_weight_decay:
             value *= 1.0 - lr * self.decoupled_weight_decay
-        m *= b1
-        np.multiply(grad, 1.0 - b1, out=tmp)
-        m += tmp                                  # m ← β1 m + (1 − β1) g
-        v *= b2
+        big_m *= b1
+        big_m += grad                             # M ← β1 M + g
         np.multiply(grad, grad, out=tmp)
-        tmp *= 1.0 - b2
-        v += tmp                                  # v ← β2 v + (1 − β2) g²
-        # self.t was already incremented: this is step t of the bias correction.
-        bias1 = 1.0 - b1 ** self.t
-        bias2 = 1.0 - b2 ** self.t
-        # m̂ / (√v̂ + ε) = c m̂ / (√v + c ε) with c = √bias2: one pass fewer than forming √v̂.
-        c = math.sqrt(bias2)
-        np.sqrt(v, out=tmp)
-        tmp += self.eps * c                       # c (√v̂ + ε)
-        np.divide(m, tmp, out=tmp)
-        tmp *= lr * c / bias1
+        big_v *= b2
+        big_v += tmp                              # V ← β2 V + g²
+        # self.t was already incremented: this is step t of the bias correction. With
+        # k = √((1 − β2) / (1 − β2^t)):  m̂ / (√v̂ + ε) = (1 − β1) / ((1 − β1^t) k) · M / (√V + ε / k)
+        k = math.sqrt((1.0 - b2) / (1.0 - b2 ** self.t))
+        np.sqrt(big_v, out=tmp)
+        tmp += self.eps / k
+        np.divide(big_m, tmp, out=tmp)
+        tmp *= lr * (1.0 - b1) / ((1.0 - b1 ** self.t) * k)
         value -= tmp                              # θ ← θ − η m̂ / (√v̂ + ε)
 
 
