@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -217,7 +217,7 @@ class Adam(Optimizer):
     # per step instead of 12. Saved as they are (an exact round trip); checkpoints written
     # before, which hold m and v ("exp_avg", "exp_avg_sq"), are converted on loading.
     state_names = ("exp_sum", "exp_sum_sq")
-    _legacy_names = {"exp_avg": "exp_sum", "exp_avg_sq": "exp_sum_sq"}
+    _legacy_names: ClassVar[dict[str, str]] = {"exp_avg": "exp_sum", "exp_avg_sq": "exp_sum_sq"}
 
     def __init__(self, params: Iterable[Parameter], lr: LearningRate = 0.001,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
