@@ -19,7 +19,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -358,16 +357,17 @@ def main(argv: list[str] | None = None) -> None:
     peak = {k: matmul_peak_gflops(threads=k) for k in threads}
     print("float32 matmul peak (1024^3): " + ", ".join(f"{v:.1f} GFLOP/s with {k} thread(s)" for k, v in peak.items()))
     # The two processes take turns, round by round, so a slow phase of the machine lands on both.
+    from experiments.benchmarks.processes import last_line, run_python
+
     rounds, torch_rounds = [], []
-    budget = args.budget / max(args.rounds, 1)
-    for _ in range(max(args.rounds, 1)):
+    n_rounds = max(args.rounds, 1)
+    budget = args.budget / n_rounds
+    for _ in range(n_rounds):
         rounds.append(run(configs, args.repeats, threads, budget))
         if has_torch:
-            child = subprocess.run([sys.executable, "-m", "experiments.bench_nn", "--torch-only", "--sizes", args.sizes,
-                                    "--threads", args.threads, "--budget", str(budget), "--repeats", str(args.repeats)],
-                                   capture_output=True, text=True, check=True)
-            torch_rounds.append({(r["config"], r["threads"]): r["us"]["torch"]
-                                 for r in json.loads(child.stdout.splitlines()[-1])})
+            out = run_python(["-m", "experiments.bench_nn", "--torch-only", "--sizes", args.sizes, "--threads",
+                              args.threads, "--budget", str(budget), "--repeats", str(args.repeats)])
+            torch_rounds.append({(r["config"], r["threads"]): r["us"]["torch"] for r in json.loads(last_line(out))})
     rows = merge_rounds(rounds, torch_rounds)
     best = best_rows(rows)
     print()

@@ -38,11 +38,11 @@ import itertools
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from experiments.benchmarks.processes import last_line, run_python, thread_env
 
 TASKS: dict[str, dict[str, Any]] = {
     "dqn-cartpole": {"algo": "dqn", "env_id": "CartPole-v1", "steps": 50_000,
@@ -227,16 +227,12 @@ def one_run(lib: str, task: str, seed: int, setting: str, steps: int, warm: floa
 
 def spawn(lib: str, task: str, seed: int, setting: str, steps: int, warm: float = 0.0) -> dict[str, Any]:
     blas, lanes = parse_setting(setting)
-    threads = str(max(blas, lanes))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    env = thread_env(max(blas, lanes))
     if lanes > 1 and blas > 1:
         env["OPENBLAS_THREAD_TIMEOUT"] = "4"   # 2^4 cycles of spinning, then sleep
-    cmd = [sys.executable, "-m", "experiments.benchmarks.compare_sb3", "--one", lib, task, str(seed), setting,
-           str(steps), str(warm)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    out = run_python(["-m", "experiments.benchmarks.compare_sb3", "--one", lib, task, str(seed), setting,
+                      str(steps), str(warm)], env)
+    return json.loads(last_line(out))
 
 
 # -- the whole comparison -------------------------------------------------------------------------
@@ -247,11 +243,8 @@ def network_benchmark(budget: float) -> tuple[str, dict[str, Any]]:
 
     with tempfile.TemporaryDirectory() as tmp:
         figures = Path(tmp) / "nn.json"
-        cmd = [sys.executable, "-m", "experiments.bench_nn", "--budget", str(budget), "--json", str(figures)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
-        return out.stdout.strip(), json.loads(figures.read_text())
+        out = run_python(["-m", "experiments.bench_nn", "--budget", str(budget), "--json", str(figures)])
+        return out.strip(), json.loads(figures.read_text())
 
 
 def settings_for(lib: str, task: str, thread_options: list[str]) -> list[str]:
@@ -280,11 +273,8 @@ def calibrate(task: str, lib: str, thread_options: list[str], steps: int, rounds
 def measure_peak(threads: int) -> float:
     """The float32 matmul peak at ``threads`` BLAS threads, in a fresh process (so the run
     that follows starts with no BLAS threads of ours spinning)."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads)}
     code = f"from experiments.bench_nn import matmul_peak_gflops; print(matmul_peak_gflops(threads={threads}))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    return float(last_line(run_python(["-c", code], thread_env(threads))))
 
 
 def floor_seconds(row: dict[str, Any], peaks: dict[int, float]) -> float:

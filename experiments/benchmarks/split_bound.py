@@ -19,8 +19,9 @@ the time per gradient update on synthetic minibatches of
 
 Medians over ``--repeats`` alternations of the settings, so slow phases of the machine hit all
 of them. Each measurement runs in a fresh process: OpenBLAS's idle threads from a "2 BLAS
-threads" measurement would otherwise spin on the core the next setting's worker needs. DQN trains through ``train_round`` (its zoo round: ``gradient_steps`` batches), so its
-per-update time includes its share of the round's target-network pass.
+threads" measurement would otherwise spin on the core the next setting's worker needs. DQN
+trains through ``train_round`` (its zoo round: ``gradient_steps`` batches), so its per-update
+time includes its share of the round's target-network pass.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ import argparse
 import mmap
 import os
 import statistics
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -122,12 +121,10 @@ def measure(task: str, setting: str, updates: int) -> float:
 
 def measure_in_subprocess(task: str, setting: str, updates: int) -> float:
     """:func:`measure` in a fresh Python process."""
-    cmd = [sys.executable, "-m", "experiments.benchmarks.split_bound", "--one", task, setting,
-           "--updates", str(updates)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
-    return float(out.stdout.strip().splitlines()[-1])
+    from experiments.benchmarks.processes import last_line, run_python
+
+    return float(last_line(run_python(["-m", "experiments.benchmarks.split_bound", "--one", task, setting,
+                                       "--updates", str(updates)])))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from experiments.benchmarks import compare_sb3, profile_run
 
 
@@ -60,3 +62,11 @@ def test_each_run_has_its_own_floor_from_the_peak_measured_around_it():
 def test_split_bound_measures_in_a_fresh_process():
     from experiments.benchmarks import split_bound
     assert 0 < split_bound.measure_in_subprocess("dqn-cartpole", "1 thread", updates=1) < 1000
+
+
+def test_a_failing_child_process_is_named_with_its_stderr():
+    from experiments.benchmarks.processes import last_line, run_python, thread_env
+    assert last_line(run_python(["-c", "print('progress'); print(42)"])) == "42"
+    assert thread_env(1)["OPENBLAS_NUM_THREADS"] == "1"
+    with pytest.raises(RuntimeError, match="(?s)-c raise SystemExit.*boom"):
+        run_python(["-c", "raise SystemExit('boom')"])
