@@ -215,6 +215,18 @@ class DQN:
         q_next = q_next_target[np.arange(len(best)), best]
         return batch.rewards + batch.discount * (1.0 - batch.terminated) * q_next
 
+    def round_targets(self, batches: list[Batch]) -> np.ndarray:
+        """The TD targets of a whole round without Double DQN, shape ``(len(batches), B)``: one
+        pass of ``Q_target`` on every batch's next observations stacked (the target network
+        only moves in :meth:`on_step`, between rounds), then ``r + γ^k (1 − terminated) max_a
+        Q_target(s', a)`` on whole-round arrays, a few numpy calls instead of a few per step.
+        (With Double DQN the argmax needs the online network as it is at each step.)"""
+        n = len(batches)
+        q_next = self.q_target(np.concatenate([b.next_obs for b in batches])).max(axis=1).reshape(n, -1)
+        rewards, discount, terminated = (np.stack([getattr(b, name) for b in batches])
+                                         for name in ("rewards", "discount", "terminated"))
+        return rewards + discount * (1.0 - terminated) * q_next
+
     def td_loss(self, batch: Batch, target: np.ndarray, weight: float = 1.0) -> tuple[float, np.ndarray, np.ndarray]:
         """Loss of ``Q(s, a)`` against ``target`` and its gradient with respect to every Q output
         (zero except at the taken actions), both times ``weight`` (the batch's share of a larger
@@ -232,7 +244,9 @@ class DQN:
 
     def train_step(self, batch: Batch, q_next_target: np.ndarray | None = None) -> dict[str, float]:
         """One gradient step on a minibatch (``q_next_target`` as in :meth:`td_target`)."""
-        target = self.td_target(batch, q_next_target)
+        return self._step(batch, self.td_target(batch, q_next_target))
+
+    def _step(self, batch: Batch, target: np.ndarray) -> dict[str, float]:
         loss, grad_q, q = self.td_loss(batch, target)
         self.q.backward(grad_q, input_grad=False, accumulate=False)     # .grad = this batch's gradient
         if self.config.max_grad_norm > 0:
@@ -245,7 +259,8 @@ class DQN:
         """``train_step`` on each batch in turn, with ``Q_target(s', ·)`` computed ahead: the
         target network only moves in :meth:`on_step`, between rounds, so its values on every
         batch's next observations come from one forward pass on all of them stacked (one large
-        matmul instead of ``len(batches)`` small ones).
+        matmul instead of ``len(batches)`` small ones); without Double DQN the whole round's
+        targets come from it at once (:meth:`round_targets`).
 
         With two lanes (Linux), each batch's rows are split over this process and a forked
         one instead: see :meth:`_train_round_split`.
@@ -254,6 +269,8 @@ class DQN:
             return self._train_round_split(batches)
         if len(batches) == 1:
             return [self.train_step(batches[0])]
+        if not self.config.double_q and len({len(b.rewards) for b in batches}) == 1:
+            return [self._step(b, y) for b, y in zip(batches, self.round_targets(batches))]
         next_obs = [b.next_obs for b in batches]
         q_next = np.split(self.q_target(np.concatenate(next_obs)), np.cumsum([len(x) for x in next_obs])[:-1])
         return [self.train_step(b, q) for b, q in zip(batches, q_next)]
@@ -302,10 +319,12 @@ class DQN:
         """One side of :meth:`_train_round_split`: returns ``(loss, sum of Q)`` per step for its rows."""
         split = self._split
         split.q.use_grads_of(lane.index)
-        q_next = np.split(self.q_target(np.concatenate([p.next_obs for p in parts])), len(parts))
+        targets = None if self.config.double_q else self.round_targets(parts)
+        q_next = np.split(self.q_target(np.concatenate([p.next_obs for p in parts])), len(parts)) if targets is None else None
         out = np.empty((len(parts), 2))
-        for i, (part, q_next_target) in enumerate(zip(parts, q_next)):
-            loss, grad_q, q = self.td_loss(part, self.td_target(part, q_next_target), weight)
+        for i, part in enumerate(parts):
+            target = self.td_target(part, q_next[i]) if targets is None else targets[i]
+            loss, grad_q, q = self.td_loss(part, target, weight)
             self.q.backward(grad_q, input_grad=False, accumulate=False)
             lane.barrier()                          # both halves' gradients are in
             summed = split.q.sum_grads(part_slice(len(split.q.value), lane.index, 2))

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from rlnn.module import Module, move_parameters
-from rlnn.optim import Optimizer
+from rlnn.optim import Optimizer, part_slice, polyak_arrays
 
 # Control block: one int64 per 64-byte cache line, so the two processes' counters never share a line.
 _JOB, _ARG, _DONE, _COUNT0, _COUNT1, _ERROR, _ABORT = (8 * i for i in range(7))
@@ -226,3 +226,11 @@ class SharedNet:
         summed = self.grads[0][part]
         summed += self.grads[1][part]
         return summed
+
+    def half(self, lane: int) -> slice:
+        """Lane ``lane``'s half of the flat parameter vector (as ``Optimizer.update_part(lane, 2, …)`` cuts it)."""
+        return part_slice(len(self.value), lane, 2)
+
+    def polyak_from(self, source: SharedNet, tau: float, part: slice = slice(None)) -> None:
+        """This (target) network's ``part`` of the flat vector moved toward ``source``'s: ``(1 − τ) θ' + τ θ``."""
+        polyak_arrays(self.value[part], source.value[part], tau)

@@ -136,7 +136,8 @@ _SPLIT_SUMS = ("critic_loss", "actor_loss")   # metrics the two processes' parts
 class _Split:
     """Shared memory of :meth:`SAC._train_round_split`."""
     half: int                          # this process's rows: 0 .. half
-    nets: dict[str, SharedNet]         # actor and critics (their targets are shared too, unnamed)
+    nets: dict[str, SharedNet]         # actor and critics
+    targets: list[SharedNet]           # the target critics, in the critics' order
     inputs: dict[str, np.ndarray]      # the worker's rows of each batch: (steps, B − half, ...)
     noise: np.ndarray                  # (steps, 2, B − half, d): the worker's ε for s' and for s
     outputs: np.ndarray                # (steps, 4): the worker's critic loss, actor loss, sum of Q, sum of log π
@@ -336,7 +337,8 @@ class SAC:
         2. critic ``i`` is summed over the two gradients and Adam-stepped by process ``i mod 2``;
            this process steps the temperature with the whole batch's mean ``log π`` — barrier;
         3. each side: the actor's gradient of its rows through the updated critics — barrier;
-        4. this process sums and steps the actor, the worker Polyak-averages the target critics — barrier.
+        4. each process sums and Adam-steps its half of the actor's parameter vector and
+           Polyak-averages the target of the critic it stepped — barrier.
 
         The noise ``ε`` of both policy passes is drawn here for the whole batch, in the serial
         order, so only float rounding in the gradient sums tells the result from the serial one.
@@ -367,14 +369,14 @@ class SAC:
         input and output areas."""
         c = self.config
         nets = {"actor": SharedNet(self.actor, self.actor_optimizer)}
-        for i, (net, target, opt) in enumerate(zip(self.critics.nets, self.critics.targets, self.critics.optimizers)):
+        for i, (net, opt) in enumerate(zip(self.critics.nets, self.critics.optimizers)):
             nets[f"critic{i}"] = SharedNet(net, opt)
-            SharedNet(target)
+        targets = [SharedNet(target) for target in self.critics.targets]
         self._actor_replica = self.actor.replica()     # a replica made before the move holds stale buffers
         half = c.batch_size // 2
         rows = c.batch_size - half
         inputs = rows_area(batch, c.gradient_steps, rows)
-        self._split = _Split(half, nets, inputs, shared_array((c.gradient_steps, 2, rows, self.act_dim), self.dtype),
+        self._split = _Split(half, nets, targets, inputs, shared_array((c.gradient_steps, 2, rows, self.act_dim), self.dtype),
                              shared_array((c.gradient_steps, 4), np.float64), shared_array(1, np.float64))
         return self._split
 
@@ -419,15 +421,15 @@ class SAC:
             lane.barrier()                              # 2: the critics have moved
             metrics["actor_loss"] = self.actor_loss(part.obs, alpha, sample, weight=weight, serial=True)
             lane.barrier()                              # 3: both sides' actor gradients
+            actor = split.nets["actor"]
+            actor.sum_grads(actor.half(lane.index))
+            self.actor_optimizer.update_part(lane.index, 2, self.actor_optimizer.advance())
             if lane.index == 0:
-                split.nets["actor"].sum_grads()
-                self.actor_optimizer.step()
                 split.alpha[0] = self.alpha
-            else:
-                self.actor_optimizer.advance()
             self.n_updates += 1
-            if lane.index == 1 and self.n_updates % c.target_update_interval == 0:
-                self.critics.update_targets(c.tau, serial=True)
+            if self.n_updates % c.target_update_interval == 0:
+                for i in mine:
+                    split.targets[i].polyak_from(split.nets[f"critic{i}"], c.tau)
             lane.barrier()                              # 4: actor and targets have moved
             results.append(metrics)
         return results

@@ -104,7 +104,8 @@ class DDPGConfig(TD3Config):
 class _Split:
     """Shared memory of :meth:`TD3._train_round_split`."""
     half: int                          # this process's rows: 0 .. half
-    nets: dict[str, SharedNet]         # actor and critics (their targets are shared too, unnamed)
+    nets: dict[str, SharedNet]         # actor and critics
+    targets: dict[str, SharedNet]      # their targets, under the same names
     inputs: dict[str, np.ndarray]      # the worker's rows of each batch: (steps, B − half, ...)
     noise: np.ndarray                  # (steps, B − half, d): the worker's target-smoothing noise
     outputs: np.ndarray                # (steps, 3): the worker's critic loss, actor loss, sum of Q
@@ -226,8 +227,8 @@ class TD3:
         2. critic ``i`` is summed over the two gradients and Adam-stepped by process ``i mod 2`` —
            barrier; every ``policy_delay``-th update also:
         3. each side: the actor's gradient of its rows through critic 0 — barrier;
-        4. this process sums and steps the actor and moves its target, the worker moves the
-           target critics — barrier.
+        4. each process sums, Adam-steps and Polyak-averages into its target its half of the
+           actor's parameter vector, and moves the target of the critic it stepped — barrier.
         """
         c = self.config
         split = self._split if self._split is not None else self._start_split(batches[0])
@@ -254,13 +255,13 @@ class TD3:
         input and output areas."""
         c = self.config
         nets = {"actor": SharedNet(self.actor, self.actor_optimizer)}
-        SharedNet(self.actor_target)
+        targets = {"actor": SharedNet(self.actor_target)}
         for i, (net, target, opt) in enumerate(zip(self.critics.nets, self.critics.targets, self.critics.optimizers)):
             nets[f"critic{i}"] = SharedNet(net, opt)
-            SharedNet(target)
+            targets[f"critic{i}"] = SharedNet(target)
         half = c.batch_size // 2
         rows = c.batch_size - half
-        self._split = _Split(half, nets, rows_area(batch, c.gradient_steps, rows),
+        self._split = _Split(half, nets, targets, rows_area(batch, c.gradient_steps, rows),
                              shared_array((c.gradient_steps, rows, self.act_dim), self.dtype),
                              shared_array((c.gradient_steps, 3), np.float64))
         return self._split
@@ -299,12 +300,12 @@ class TD3:
                 lane.barrier()                          # 3: both sides' actor gradients (and loss parts)
                 if lane.index == 0:
                     self.last_actor_loss = actor_loss + float(split.outputs[step, 1])
-                    split.nets["actor"].sum_grads()
-                    self.actor_optimizer.step()
-                    polyak_update(self.actor_target.parameters(), self.actor.parameters(), c.tau)
-                else:
-                    self.actor_optimizer.advance()
-                    self.critics.update_targets(c.tau, serial=True)
+                actor, own_half = split.nets["actor"], split.nets["actor"].half(lane.index)
+                actor.sum_grads(own_half)
+                self.actor_optimizer.update_part(lane.index, 2, self.actor_optimizer.advance())
+                split.targets["actor"].polyak_from(actor, c.tau, own_half)   # the half this process just moved
+                for i in range(lane.index, c.n_critics, 2):
+                    split.targets[f"critic{i}"].polyak_from(split.nets[f"critic{i}"], c.tau)
                 lane.barrier()                          # 4: actor and targets have moved
             results.append({"critic_loss": critic_loss, "actor_loss": self.last_actor_loss, "q_mean": float(q.sum())})
         return results

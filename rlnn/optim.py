@@ -59,6 +59,7 @@ class Optimizer:
         shared memory) places the new state arrays. Called once by the constructor."""
         old_state = self.state
         self._spans = []
+        self._parts: dict[tuple[int, int], list[tuple]] = {}    # update_part's slices, made once per split
         self.state = {}
         for value, grad, members in contiguous_spans(self.params):
             span_state = {name: np.zeros_like(value) if allocate is None else allocate(value.shape[0], value.dtype)
@@ -90,11 +91,8 @@ class Optimizer:
         """The update of step ``self.t`` (see :meth:`advance`) for slice ``part`` of ``parts``
         equal slices of every packed parameter vector, reading ``grad_scale · grad``. Different
         parts touch disjoint memory, so two processes may update two parts at once."""
-        for value, grad, state, (tmp, tmp2) in self._spans:
-            if parts > 1:
-                s = part_slice(value.shape[0], part, parts)
-                value, grad, tmp, tmp2 = value[s], grad[s], tmp[s], tmp2[s]
-                state = {name: arr[s] for name, arr in state.items()}
+        spans = self._spans if parts == 1 else self._parts.get((part, parts)) or self._slice_spans(part, parts)
+        for value, grad, state, (tmp, tmp2) in spans:
             if grad_scale != 1.0:     # a clipped gradient (rare): one more pass
                 np.multiply(grad, grad_scale, out=tmp2)
                 grad = tmp2
@@ -107,6 +105,15 @@ class Optimizer:
                     tmp2 += grad
                 grad = tmp2
             self._update(value, grad, state, lr, tmp)
+
+    def _slice_spans(self, part: int, parts: int) -> list[tuple]:
+        """The spans cut to slice ``part`` of ``parts`` (views, kept for the next step)."""
+        sliced = []
+        for value, grad, state, (tmp, tmp2) in self._spans:
+            s = part_slice(value.shape[0], part, parts)
+            sliced.append((value[s], grad[s], {name: arr[s] for name, arr in state.items()}, (tmp[s], tmp2[s])))
+        self._parts[(part, parts)] = sliced
+        return sliced
 
     def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
                 lr: float, tmp: np.ndarray) -> None:
@@ -307,13 +314,19 @@ def polyak_update(target: Iterable[Parameter], source: Iterable[Parameter], tau:
             if tv.shape != sv.shape:
                 raise ValueError(f"polyak_update: shape mismatch {tp.shape} vs {sp.shape}")
     for (tv, _, _), (sv, _, _) in zip(t_spans, s_spans):
-        if tau >= 1.0:
-            np.copyto(tv, sv)
-        elif tau > 0.0:
-            # (1 − τ) θt + τ θs written as (θt − θs)(1 − τ) + θs: three in-place passes, no temporary.
-            tv -= sv
-            tv *= 1.0 - tau
-            tv += sv
+        polyak_arrays(tv, sv, tau)
+
+
+def polyak_arrays(target: np.ndarray, source: np.ndarray, tau: float) -> None:
+    """``target ← (1 − τ) target + τ source`` in place, on arrays of one shape (a slice of a
+    packed parameter vector, say: two processes can each move one half)."""
+    if tau >= 1.0:
+        np.copyto(target, source)
+    elif tau > 0.0:
+        # (1 − τ) θt + τ θs written as (θt − θs)(1 − τ) + θs: three in-place passes, no temporary.
+        target -= source
+        target *= 1.0 - tau
+        target += source
 
 
 def hard_update(target: Iterable[Parameter], source: Iterable[Parameter]) -> None:
@@ -322,4 +335,4 @@ def hard_update(target: Iterable[Parameter], source: Iterable[Parameter]) -> Non
 
 
 __all__ = ["OPTIMIZERS", "SGD", "AdaGrad", "Adam", "Constant", "Momentum", "Optimizer", "RMSProp",
-           "clip_grad_norm", "global_grad_norm", "hard_update", "polyak_update"]
+           "clip_grad_norm", "global_grad_norm", "hard_update", "polyak_arrays", "polyak_update"]

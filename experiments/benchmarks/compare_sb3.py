@@ -270,6 +270,28 @@ def calibrate(task: str, lib: str, thread_options: list[str], steps: int, rounds
     return min(per_update, key=per_update.get), per_update
 
 
+def blas_kernel() -> dict[str, Any]:
+    """numpy's BLAS as it runs in this process: library, version and the CPU kernel it picked
+    (OpenBLAS picks by CPU unless ``OPENBLAS_CORETYPE`` forces one: on this workplace's AVX-512
+    machines it is set to "Haswell", an AVX2 kernel, which halves float32 matmul throughput),
+    and the worst relative error of a float32 matmul against float64, so a kernel that computes
+    wrong results stops the comparison instead of timing it."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    blas = next((i for i in threadpool_info() if i.get("user_api") == "blas"), {})
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 384, 384)).astype(np.float32)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    error = float(np.max(np.abs(a @ b - exact)) / np.max(np.abs(exact)))
+    if not error < 1e-4:
+        raise RuntimeError(f"numpy's BLAS ({blas.get('architecture')}) computes a float32 matmul with relative "
+                           f"error {error:.3g}: refusing to benchmark a kernel that gives wrong results")
+    return {"library": blas.get("internal_api"), "version": blas.get("version"),
+            "kernel": blas.get("architecture"), "matmul_rel_error": error,
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+
+
 def measure_peak(threads: int) -> float:
     """The float32 matmul peak at ``threads`` BLAS threads, in a fresh process (so the run
     that follows starts with no BLAS threads of ours spinning)."""
@@ -335,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from experiments.bench_nn import matmul_peak_gflops
 
+    kernel = blas_kernel()
+    print(f"numpy BLAS: {kernel['library']} {kernel['version']}, kernel {kernel['kernel']} "
+          f"(float32 matmul relative error {kernel['matmul_rel_error']:.1e})", flush=True)
     nn_report, nn_figures = network_benchmark(args.nn_budget) if args.nn_budget > 0 else ("", {})
     if nn_report:
         print(nn_report, flush=True)
@@ -362,11 +387,13 @@ def main(argv: list[str] | None = None) -> int:
                 row["peak_gflops"] = max(row["peaks_before_after"])
                 rows.append(row)
                 print(f"{task} seed {seed} {lib}: {row['wall_s']:.1f} s, return {row['eval_mean_return']:.1f}", flush=True)
-    table = markdown(rows, peaks)
+    table = (f"numpy BLAS: {kernel['library']} {kernel['version']}, kernel {kernel['kernel']}; "
+             f"float32 matmul peak: " + ", ".join(f"{t} thread(s) {g:.0f} GFLOP/s" for t, g in peaks.items())
+             + "\n\n" + markdown(rows, peaks))
     if nn_report:
         table = "## Network step\n\n" + nn_report + "\n\n## Training runs\n\n" + table
     print(table)
-    meta = {"machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg()}, "matmul_peak_gflops": peaks,
+    meta = {"machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg()}, "blas": kernel, "matmul_peak_gflops": peaks,
             "calibration_s_per_update": calibration, "runs": rows, "network_step": nn_figures}
     if args.json:
         Path(args.json).write_text(json.dumps(meta, indent=2))

@@ -70,3 +70,48 @@ def test_a_failing_child_process_is_named_with_its_stderr():
     assert thread_env(1)["OPENBLAS_NUM_THREADS"] == "1"
     with pytest.raises(RuntimeError, match="(?s)-c raise SystemExit.*boom"):
         run_python(["-c", "raise SystemExit('boom')"])
+
+
+def test_blas_kernel_is_named_and_checked():
+    kernel = compare_sb3.blas_kernel()
+    assert kernel["library"] and kernel["kernel"]
+    assert kernel["matmul_rel_error"] < 1e-4
+
+
+@pytest.mark.parametrize("task", ["sac-pendulum", "td3-pendulum"])
+def test_lower_bound_times_exactly_the_products_the_floor_counts(task):
+    from experiments.benchmarks import lower_bounds
+    hp = compare_sb3.zoo_hyperparameters(task)
+    algo = compare_sb3.TASKS[task]["algo"]
+    every, actor_step = lower_bounds.actor_critic_products(algo, hp["batch_size"], 3, 1, hp["net_arch"])
+    share = 1.0 if algo == "sac" else 1.0 / hp["policy_delay"]
+    flops = sum(2 * m * k * n for m, k, n, _ in every) + share * sum(2 * m * k * n for m, k, n, _ in actor_step)
+    assert flops == pytest.approx(compare_sb3.flops_per_update(task, 3, 1, hp))
+
+
+def test_lean_dqn_step_computes_rlnns_gradient():
+    """The DQN bound times real work: its gradient is the agent's (Huber TD loss, no Double DQN)."""
+    import gymnasium as gym
+    import numpy as np
+
+    from agents.dqn import DQN
+    from agents.replay import Batch
+    from experiments.benchmarks import lower_bounds
+
+    lean = lower_bounds.LeanDQNStep(rows=16)
+    lean.adam = lambda lr: None      # keep the weights: compare gradients only
+    env = gym.make("CartPole-v1")
+    agent = DQN(env.observation_space, env.action_space, {"net_arch": [256, 256], "double_q": False}, seed=0)
+    for linear, (w, b) in zip(agent.q.linears, [(lean.w1, lean.b1), (lean.w2, lean.b2), (lean.w3, lean.b3)]):
+        linear.weight.value, linear.bias.value = w, b + 0.01
+    lean.b1 += 0.01
+    lean.b2 += 0.01
+    lean.b3 += 0.01
+    actions = lean.flat_taken % 2
+    batch = Batch(lean.x, actions, np.zeros(16, np.float32), lean.x, np.zeros(16, np.float32), np.ones(16, np.float32))
+    loss, grad_q, _ = agent.td_loss(batch, lean.y)
+    agent.q.backward(grad_q, input_grad=False, accumulate=False)
+    assert lean() == pytest.approx(loss, rel=1e-5)
+    for linear, (gw, gb) in zip(agent.q.linears, [lean.grads[0:2], lean.grads[2:4], lean.grads[4:6]]):
+        np.testing.assert_allclose(linear.weight.grad, gw, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(linear.bias.grad, gb, rtol=1e-5, atol=1e-7)

@@ -1,0 +1,332 @@
+"""How fast could numpy run the benchmark's tasks, at best, on this machine? Lower bounds.
+
+    python -m experiments.benchmarks.lower_bounds --sb3-seconds dqn-cartpole=24.5
+
+Not agents: the least work an update must do, timed on one BLAS thread per core, for the two
+cores splitting each batch's rows (the benchmark's "2L") with nothing exchanged between them
+and no barrier, which any real split adds.
+
+**DQN CartPole-v1** (zoo: batch 64, a 4-256-256-2 ReLU network, Huber loss, global-norm clip,
+Adam; rounds of 128 updates every 256 env steps): the leanest numpy update I can write, every
+buffer allocated once, every product written in place with ``out=``, no framework, no checks:
+
+* ``1 core``: the whole update plus its share of the round's target pass (``Q_target`` on the
+  next observations of all 128 batches stacked, one large product);
+* ``rows split``: one core's share when two cores split each batch's rows (B/2 rows forward and
+  backward, half of Adam's passes, half of the target pass);
+* ``columns split``: one core's share when two cores split the 256x256 layer's output units (all
+  rows through half the columns; the thin first and last layers on both; half of Adam, half of
+  the target pass).
+
+Add the env loop's floor (a bare CartPole loop: ``env.step`` through ``gym.make``'s wrappers, the
+greedy action from a one-row forward pass, the transition stored) and a 50k-step run needs at
+least ``updates × best split + steps × env loop`` seconds.
+
+**SAC and TD3 Pendulum-v1** (zoo: batch 256, 256-256 and 400-300 networks, one update per env
+step): per core, each matrix product one update needs for its 128 rows (forward passes, weight
+gradients, the input gradients back-propagation needs), timed alone at its real shape and
+layout, plus Adam's and the target networks' passes over that core's half of the parameters.
+Add the env loop's floor (one env step per update; as for DQN, with the actor's
+one-row forward pass). Everything else an update does (bias adds, activations and their masks,
+the policy's squashing, the losses, exchanging gradients) comes on top. The bound is printed against the benchmark's "floor"
+(the same FLOPs at the 2-thread 1024^3 matmul peak) and against 1.5x that floor.
+
+With ``--sb3-seconds TASK=SECONDS`` (Stable-Baselines3's wall time from ``compare_sb3``) the DQN
+bound is also printed as the speed-up it allows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+F32 = np.float32
+
+
+def _median_us(fn: Callable[[], Any], calls: int, repeats: int = 7) -> float:
+    for _ in range(max(calls // 20, 5)):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - start) / calls * 1e6)
+    return float(np.median(times))
+
+
+class Adam:
+    """rlnn's Adam in its 10 passes over ``size`` float32 parameters, after a global-norm clip."""
+
+    def __init__(self, size: int, rng: np.random.Generator) -> None:
+        self.theta, self.grad = rng.standard_normal(size).astype(F32), rng.standard_normal(size).astype(F32) * 1e-3
+        self.m, self.v, self.tmp = np.zeros(size, F32), np.zeros(size, F32), np.empty(size, F32)
+        self.t = 0
+
+    def __call__(self, lr: float = 1e-3, b1: float = 0.9, b2: float = 0.999) -> None:
+        theta, grad, m, v, tmp = self.theta, self.grad, self.m, self.v, self.tmp
+        norm = math.sqrt(float(np.vdot(grad, grad)))
+        if norm > 10.0:
+            np.multiply(grad, 10.0 / norm, out=grad)
+        self.t += 1
+        np.multiply(m, b1, out=m)
+        np.add(m, grad, out=m)
+        np.multiply(grad, grad, out=tmp)
+        np.multiply(v, b2, out=v)
+        np.add(v, tmp, out=v)
+        k = math.sqrt((1 - b2) / (1 - b2 ** self.t))
+        np.sqrt(v, out=tmp)
+        np.add(tmp, 1e-8 / k, out=tmp)
+        np.divide(m, tmp, out=tmp)
+        np.multiply(tmp, lr * (1 - b1) / ((1 - b1 ** self.t) * k), out=tmp)
+        np.subtract(theta, tmp, out=theta)
+
+
+# -- DQN: the whole update ------------------------------------------------------------------------
+
+class LeanDQNStep:
+    """One DQN gradient step on ``rows`` rows, over ``cols`` of the hidden layer's output units,
+    with Adam over ``adam_share`` of the parameter vector (a split's share)."""
+
+    def __init__(self, rows: int, cols: int = 256, hidden: int = 256, obs: int = 4, actions: int = 2,
+                 adam_share: float = 1.0, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.w1 = (rng.standard_normal((obs, hidden)) * math.sqrt(2 / obs)).astype(F32)
+        self.b1 = np.zeros(hidden, F32)
+        self.w2 = (rng.standard_normal((hidden, cols)) * math.sqrt(2 / hidden)).astype(F32)
+        self.b2 = np.zeros(cols, F32)
+        self.w3 = (rng.standard_normal((cols, actions)) * math.sqrt(1 / cols)).astype(F32)
+        self.b3 = np.zeros(actions, F32)
+        self.grads = [np.zeros_like(p) for p in (self.w1, self.b1, self.w2, self.b2, self.w3, self.b3)]
+        self.adam = Adam(int(adam_share * sum(p.size for p in self.grads)), rng)
+        self.x = rng.standard_normal((rows, obs)).astype(F32)
+        self.y = rng.standard_normal(rows).astype(F32)
+        self.flat_taken = np.arange(rows) * actions + rng.integers(actions, size=rows)
+        self.h1, self.m1, self.g1 = np.empty((rows, hidden), F32), np.empty((rows, hidden), bool), np.empty((rows, hidden), F32)
+        self.h2, self.m2, self.g2 = np.empty((rows, cols), F32), np.empty((rows, cols), bool), np.empty((rows, cols), F32)
+        self.q, self.g3 = np.empty((rows, actions), F32), np.zeros((rows, actions), F32)
+        self.zeros1, self.zeros2 = np.zeros((rows, hidden), F32), np.zeros((rows, cols), F32)
+
+    def __call__(self) -> float:
+        h1, h2, q, g1, g2, g3 = self.h1, self.h2, self.q, self.g1, self.g2, self.g3
+        gw1, gb1, gw2, gb2, gw3, gb3 = self.grads
+        np.matmul(self.x, self.w1, out=h1)
+        np.add(h1, self.b1, out=h1)
+        np.maximum(h1, self.zeros1, out=h1)
+        np.matmul(h1, self.w2, out=h2)
+        np.add(h2, self.b2, out=h2)
+        np.maximum(h2, self.zeros2, out=h2)
+        np.matmul(h2, self.w3, out=q)
+        np.add(q, self.b3, out=q)
+        error = q.ravel()[self.flat_taken] - self.y
+        clipped = np.clip(error, -1.0, 1.0)
+        scale = 1.0 / len(error)    # the mean over the batch
+        loss = (float(np.vdot(clipped, error)) - 0.5 * float(np.vdot(clipped, clipped))) * scale
+        g3.ravel()[self.flat_taken] = clipped * scale
+        np.matmul(h2.T, g3, out=gw3)
+        np.sum(g3, axis=0, out=gb3)
+        np.matmul(g3, self.w3.T, out=g2)
+        np.greater(h2, 0, out=self.m2)
+        np.multiply(g2, self.m2, out=g2)
+        np.matmul(h1.T, g2, out=gw2)
+        np.sum(g2, axis=0, out=gb2)
+        np.matmul(g2, self.w2.T, out=g1)
+        np.greater(h1, 0, out=self.m1)
+        np.multiply(g1, self.m1, out=g1)
+        np.matmul(self.x.T, g1, out=gw1)
+        np.sum(g1, axis=0, out=gb1)
+        g3.ravel()[self.flat_taken] = 0.0
+        self.adam(2.3e-3)
+        return loss
+
+
+def target_pass_us(rows: int, steps: int, hidden: int = 256, obs: int = 4, actions: int = 2) -> float:
+    """µs per update of ``max_a Q_target(s', a)`` on ``rows × steps`` stacked next observations."""
+    rng = np.random.default_rng(1)
+    w1, w2, w3 = (rng.standard_normal(s).astype(F32) for s in ((obs, hidden), (hidden, hidden), (hidden, actions)))
+    x = rng.standard_normal((rows * steps, obs)).astype(F32)
+    h1, h2 = np.empty((rows * steps, hidden), F32), np.empty((rows * steps, hidden), F32)
+    zeros = np.zeros_like(h1)
+
+    def one() -> None:
+        np.matmul(x, w1, out=h1)
+        np.maximum(h1, zeros, out=h1)
+        np.matmul(h1, w2, out=h2)
+        np.maximum(h2, zeros, out=h2)
+        (h2 @ w3).max(axis=1)
+    return _median_us(one, 20) / steps
+
+
+def env_loop_us(env_id: str, hidden: list[int], steps: int = 20_000) -> float:
+    """µs per env step of a bare loop: the action from a one-row forward pass of an MLP with
+    ``hidden`` layers (argmax for a discrete space, tanh scaled to the bounds for a box), the
+    step through ``gym.make``'s wrappers, the transition stored in preallocated arrays."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    discrete = hasattr(env.action_space, "n")
+    obs_dim = env.observation_space.shape[0]
+    out_dim = int(env.action_space.n) if discrete else env.action_space.shape[0]
+    rng = np.random.default_rng(5)
+    layers = [(rng.standard_normal((i, o)).astype(F32) * 0.1, np.zeros(o, F32))
+              for i, o in itertools.pairwise([obs_dim, *hidden, out_dim])]
+    store = np.empty((steps, 2 * obs_dim + out_dim + 1), F32)
+    obs, _ = env.reset(seed=0)
+    start = time.perf_counter()
+    for i in range(steps):
+        h = obs
+        for w, b in layers[:-1]:
+            h = np.maximum(h @ w + b, 0)
+        out = h @ layers[-1][0] + layers[-1][1]
+        action = int(out.argmax()) if discrete else np.tanh(out) * env.action_space.high
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        row = store[i]
+        row[:obs_dim], row[obs_dim:2 * obs_dim], row[2 * obs_dim:-1], row[-1] = obs, next_obs, action, reward
+        obs = env.reset()[0] if terminated or truncated else next_obs
+    return (time.perf_counter() - start) / steps * 1e6
+
+
+def dqn_bound(calls: int, sb3_seconds: float | None) -> None:
+    from experiments.benchmarks.compare_sb3 import TASKS, zoo_hyperparameters
+
+    hp = zoo_hyperparameters("dqn-cartpole")
+    batch, round_steps, total = hp["batch_size"], hp["gradient_steps"], TASKS["dqn-cartpole"]["steps"]
+    updates = (total - hp["learning_starts"]) // hp["train_freq"] * round_steps
+    one_core = _median_us(LeanDQNStep(batch), calls) + target_pass_us(batch, round_steps)
+    half_target = target_pass_us(batch // 2, round_steps)
+    rows = _median_us(LeanDQNStep(batch // 2, adam_share=0.5), calls) + half_target
+    cols = _median_us(LeanDQNStep(batch, cols=128, adam_share=0.5), calls) + half_target
+    env_us = env_loop_us("CartPole-v1", hp["net_arch"])
+    best = min(rows, cols)
+    bound = updates * best * 1e-6 + total * env_us * 1e-6
+    print(f"dqn-cartpole, µs per update: 1 core {one_core:.0f}, rows split {rows:.0f}, columns split {cols:.0f} "
+          f"(per core, nothing exchanged); env loop {env_us:.1f} µs per step")
+    print(f"  a {total}-step run ({updates} updates) needs at least {bound:.2f} s "
+          f"({updates * best * 1e-6:.2f} s of updates + {total * env_us * 1e-6:.2f} s of env loop)")
+    if sb3_seconds:
+        print(f"  against Stable-Baselines3's {sb3_seconds:.1f} s: at most {sb3_seconds / bound:.2f}x faster; "
+              f"5x needs {sb3_seconds / 5:.2f} s")
+
+
+# -- SAC and TD3: the matrix products and the parameter passes --------------------------------------
+
+def _mlp_products(rows: int, sizes: list[int], forward: bool = True, weight_grads: bool = False,
+                  input_grads: int = 0) -> list[tuple[int, int, int, str]]:
+    """``(m, k, n, kind)`` of the products of one pass through an MLP of ``sizes`` on ``rows``
+    rows: forward ``x @ W``, weight gradients ``x.T @ g``, and the input gradients ``g @ W.T`` of
+    the last ``input_grads`` layers."""
+    layers = list(itertools.pairwise(sizes))
+    out = [(rows, i, o, "forward") for i, o in layers] if forward else []
+    out += [(i, rows, o, "weight") for i, o in layers] if weight_grads else []
+    out += [(rows, o, i, "input") for i, o in layers[len(layers) - input_grads:]] if input_grads else []
+    return out
+
+
+def actor_critic_products(algo: str, rows: int, obs: int, act: int, arch: list[int],
+                          ) -> tuple[list[tuple[int, int, int, str]], list[tuple[int, int, int, str]]]:
+    """The products every update makes on ``rows`` rows (target, critic step), and those of an
+    actor step (every update for SAC, every ``policy_delay``-th for TD3)."""
+    actor = [obs, *arch, act * (2 if algo == "sac" else 1)]
+    critic = [obs + act, *arch, 1]
+    every = (_mlp_products(rows, actor)                                                    # policy on s'
+             + 2 * _mlp_products(rows, critic)                                             # target critics
+             + 2 * _mlp_products(rows, critic, weight_grads=True, input_grads=len(critic) - 2))  # critic step
+    actor_step = (_mlp_products(rows, actor, weight_grads=True, input_grads=len(actor) - 2)
+                  + (2 if algo == "sac" else 1) * _mlp_products(rows, critic, input_grads=len(critic) - 1))
+    return every, actor_step
+
+
+def products_us(products: list[tuple[int, int, int, str]], calls: int) -> float:
+    """Sum of the median time of each product alone, operands laid out as in ``rlnn.Linear``."""
+    rng = np.random.default_rng(2)
+    total = 0.0
+    for m, k, n, kind in products:
+        if kind == "weight":            # x.T @ g with x (rows, in), g (rows, out)
+            a, b = rng.standard_normal((k, m)).astype(F32).T, rng.standard_normal((k, n)).astype(F32)
+        elif kind == "input":           # g @ W.T with W (in, out)
+            a, b = rng.standard_normal((m, k)).astype(F32), rng.standard_normal((n, k)).astype(F32).T
+        else:                           # x @ W
+            a, b = rng.standard_normal((m, k)).astype(F32), rng.standard_normal((k, n)).astype(F32)
+        out = np.empty((m, n), F32)
+        if k == 1:                      # rlnn makes an outer product a broadcast multiply
+            total += _median_us(lambda a=a, b=b, out=out: np.multiply(a, b, out=out), calls)
+        else:
+            total += _median_us(lambda a=a, b=b, out=out: np.matmul(a, b, out=out), calls)
+    return total
+
+
+def polyak_us(size: int, calls: int) -> float:
+    rng = np.random.default_rng(3)
+    target, source = rng.standard_normal((2, size)).astype(F32)
+
+    def one() -> None:
+        target.__isub__(source)
+        target.__imul__(0.995)
+        target.__iadd__(source)
+    return _median_us(one, calls)
+
+
+def actor_critic_bound(task: str, calls: int) -> None:
+    import gymnasium as gym
+
+    from experiments.benchmarks.compare_sb3 import TASKS, flops_per_update, zoo_hyperparameters
+
+    spec, hp = TASKS[task], zoo_hyperparameters(task)
+    env = gym.make(spec["env_id"])
+    obs, act = env.observation_space.shape[0], env.action_space.shape[0]
+    algo, rows, arch = spec["algo"], hp["batch_size"] // 2, hp["net_arch"]
+    actor_size = sum(i * o + o for i, o in itertools.pairwise([obs, *arch, act * (2 if algo == "sac" else 1)]))
+    critic_size = sum(i * o + o for i, o in itertools.pairwise([obs + act, *arch, 1]))
+    rng = np.random.default_rng(4)
+    every, actor_step = actor_critic_products(algo, rows, obs, act, arch)
+    share = 1.0 if algo == "sac" else 1.0 / hp.get("policy_delay", 2)
+    matmul = products_us(every, calls) + share * products_us(actor_step, calls)
+    # Per core: one critic's Adam step every update and half of the actor's with every actor
+    # step; Polyak steps of that critic's target (SAC: every update; TD3: with the actor step,
+    # with half of the actor target's too).
+    critic_adam, actor_adam = _median_us(Adam(critic_size, rng), calls), _median_us(Adam(actor_size // 2, rng), calls)
+    if algo == "sac":
+        passes = critic_adam + polyak_us(critic_size, calls) + actor_adam
+    else:
+        passes = critic_adam + share * (actor_adam + polyak_us(critic_size + actor_size // 2, calls))
+    env_us = env_loop_us(spec["env_id"], arch, 5000)   # one env step per update, on the first core
+    floor_us = flops_per_update(task, obs, act, hp) / (peak_gflops(2) * 1e3)
+    bound = matmul + passes + env_us
+    print(f"{task}, µs per update and core: products {matmul:.0f} + Adam and Polyak passes {passes:.0f} "
+          f"+ env loop {env_us:.0f} = {bound:.0f}; floor {floor_us:.0f} (1.5x floor: {1.5 * floor_us:.0f}): "
+          f"these alone are {bound / floor_us:.2f}x the floor, leaving {1.5 * floor_us - bound:.0f} µs for the rest")
+
+
+def peak_gflops(threads: int) -> float:
+    from experiments.bench_nn import matmul_peak_gflops
+    return matmul_peak_gflops(threads=threads)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from experiments.benchmarks.compare_sb3 import TASKS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--calls", type=int, default=1000, help="calls per timing repeat")
+    parser.add_argument("--sb3-seconds", default="", help="TASK=SECONDS[,TASK=SECONDS]: SB3's wall times")
+    args = parser.parse_args(argv)
+    sb3 = {k: float(v) for k, v in (item.split("=") for item in args.sb3_seconds.split(",") if item)}
+    for task in args.tasks.split(","):
+        if task == "dqn-cartpole":
+            with threadpool_limits(1):
+                dqn_bound(args.calls, sb3.get(task))
+        else:
+            with threadpool_limits(1):
+                actor_critic_bound(task, args.calls)
+
+
+if __name__ == "__main__":
+    main()
