@@ -25,11 +25,12 @@ least ``updates × best split + steps × env loop`` seconds.
 **SAC and TD3 Pendulum-v1** (zoo: batch 256, 256-256 and 400-300 networks, one update per env
 step): per core, each matrix product one update needs for its 128 rows (forward passes, weight
 gradients, the input gradients back-propagation needs), timed alone at its real shape and
-layout, plus Adam's and the target networks' passes over that core's half of the parameters.
-Add the env loop's floor (one env step per update; as for DQN, with the actor's
-one-row forward pass). Everything else an update does (bias adds, activations and their masks,
-the policy's squashing, the losses, exchanging gradients) comes on top. The bound is printed against the benchmark's "floor"
-(the same FLOPs at the 2-thread 1024^3 matmul peak) and against 1.5x that floor.
+layout; the element-wise work that goes with them (bias adds, ReLUs, bias gradients, ReLU masks),
+each operation timed alone in place; Adam's and the target networks' passes over that core's
+half of the parameters; the env loop's floor (one env step per update, the action from the
+actor's one-row forward pass). Everything else an update does (the policy's squashing, the
+losses, exchanging gradients, the Python that calls it all) comes on top. The bound is printed
+against the benchmark's "floor" (the same FLOPs at the 2-thread 1024^3 matmul peak).
 
 With ``--sb3-seconds TASK=SECONDS`` (Stable-Baselines3's wall time from ``compare_sb3``) the DQN
 bound is also printed as the speed-up it allows.
@@ -228,18 +229,55 @@ def _mlp_products(rows: int, sizes: list[int], forward: bool = True, weight_grad
     return out
 
 
-def actor_critic_products(algo: str, rows: int, obs: int, act: int, arch: list[int],
-                          ) -> tuple[list[tuple[int, int, int, str]], list[tuple[int, int, int, str]]]:
-    """The products every update makes on ``rows`` rows (target, critic step), and those of an
-    actor step (every update for SAC, every ``policy_delay``-th for TD3)."""
+def _mlp_elementwise(rows: int, sizes: list[int], forward: bool = True, weight_grads: bool = False,
+                     input_grads: int = 0) -> list[tuple[str, int, int]]:
+    """``(kind, rows, width)`` of the element-wise work that goes with :func:`_mlp_products`'s
+    products: a bias add per layer and a ReLU per hidden layer going forward; a bias gradient
+    (a sum over rows) per layer with the weight gradients; a ReLU mask (compare, multiply) where
+    an input gradient enters a hidden layer's output."""
+    layers = list(itertools.pairwise(sizes))
+    out = [("bias", rows, o) for _, o in layers] + [("relu", rows, o) for _, o in layers[:-1]] if forward else []
+    out += [("bias_grad", rows, o) for _, o in layers] if weight_grads else []
+    out += [("mask", rows, layers[t][0]) for t in range(len(layers) - input_grads, len(layers)) if t >= 1]
+    return out
+
+
+def actor_critic_passes(algo: str, rows: int, obs: int, act: int, arch: list[int],
+                        ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The MLP passes (``rows, sizes, forward, weight_grads, input_grads``) every update makes
+    on ``rows`` rows (target, critic step), and those of an actor step (every update for SAC,
+    every ``policy_delay``-th for TD3)."""
     actor = [obs, *arch, act * (2 if algo == "sac" else 1)]
     critic = [obs + act, *arch, 1]
-    every = (_mlp_products(rows, actor)                                                    # policy on s'
-             + 2 * _mlp_products(rows, critic)                                             # target critics
-             + 2 * _mlp_products(rows, critic, weight_grads=True, input_grads=len(critic) - 2))  # critic step
-    actor_step = (_mlp_products(rows, actor, weight_grads=True, input_grads=len(actor) - 2)
-                  + (2 if algo == "sac" else 1) * _mlp_products(rows, critic, input_grads=len(critic) - 1))
+    every = ([(rows, actor, True, False, 0)]                                              # policy on s'
+             + 2 * [(rows, critic, True, False, 0)]                                       # target critics
+             + 2 * [(rows, critic, True, True, len(critic) - 2)])                         # critic step
+    actor_step = ([(rows, actor, True, True, len(actor) - 2)]
+                  + (2 if algo == "sac" else 1) * [(rows, critic, True, False, len(critic) - 1)])
     return every, actor_step
+
+
+def actor_critic_products(algo: str, rows: int, obs: int, act: int, arch: list[int],
+                          ) -> tuple[list[tuple[int, int, int, str]], list[tuple[int, int, int, str]]]:
+    """The products of :func:`actor_critic_passes`: every update's, and an actor step's."""
+    every, actor_step = actor_critic_passes(algo, rows, obs, act, arch)
+    return ([p for spec in every for p in _mlp_products(*spec)],
+            [p for spec in actor_step for p in _mlp_products(*spec)])
+
+
+def elementwise_us(ops: list[tuple[str, int, int]], calls: int) -> float:
+    """Sum of the median time of each element-wise operation alone, in place as rlnn does it."""
+    rng = np.random.default_rng(6)
+    total = 0.0
+    for kind, rows, width in ops:
+        h, g = rng.standard_normal((2, rows, width)).astype(F32)
+        b, zeros, mask = np.zeros(width, F32), np.zeros((rows, width), F32), np.empty((rows, width), bool)
+        one = {"bias": lambda h=h, b=b: np.add(h, b, out=h),
+               "relu": lambda h=h, z=zeros: np.maximum(h, z, out=h),
+               "bias_grad": lambda g=g, b=b: np.sum(g, axis=0, out=b),
+               "mask": lambda h=h, g=g, m=mask: np.multiply(g, np.greater(h, 0, out=m), out=g)}[kind]
+        total += _median_us(one, calls)
+    return total
 
 
 def products_us(products: list[tuple[int, int, int, str]], calls: int) -> float:
@@ -284,9 +322,15 @@ def actor_critic_bound(task: str, calls: int) -> None:
     actor_size = sum(i * o + o for i, o in itertools.pairwise([obs, *arch, act * (2 if algo == "sac" else 1)]))
     critic_size = sum(i * o + o for i, o in itertools.pairwise([obs + act, *arch, 1]))
     rng = np.random.default_rng(4)
-    every, actor_step = actor_critic_products(algo, rows, obs, act, arch)
+    every, actor_step = actor_critic_passes(algo, rows, obs, act, arch)
     share = 1.0 if algo == "sac" else 1.0 / hp.get("policy_delay", 2)
-    matmul = products_us(every, calls) + share * products_us(actor_step, calls)
+
+    def timed(specs: list[tuple[Any, ...]]) -> tuple[float, float]:
+        return (products_us([p for spec in specs for p in _mlp_products(*spec)], calls),
+                elementwise_us([e for spec in specs for e in _mlp_elementwise(*spec)], calls))
+    (every_products, every_elementwise), (actor_products, actor_elementwise) = timed(every), timed(actor_step)
+    matmul = every_products + share * actor_products
+    elementwise = every_elementwise + share * actor_elementwise
     # Per core: one critic's Adam step every update and half of the actor's with every actor
     # step; Polyak steps of that critic's target (SAC: every update; TD3: with the actor step,
     # with half of the actor target's too).
@@ -297,10 +341,10 @@ def actor_critic_bound(task: str, calls: int) -> None:
         passes = critic_adam + share * (actor_adam + polyak_us(critic_size + actor_size // 2, calls))
     env_us = env_loop_us(spec["env_id"], arch, 5000)   # one env step per update, on the first core
     floor_us = flops_per_update(task, obs, act, hp) / (peak_gflops(2) * 1e3)
-    bound = matmul + passes + env_us
-    print(f"{task}, µs per update and core: products {matmul:.0f} + Adam and Polyak passes {passes:.0f} "
-          f"+ env loop {env_us:.0f} = {bound:.0f}; floor {floor_us:.0f} (1.5x floor: {1.5 * floor_us:.0f}): "
-          f"these alone are {bound / floor_us:.2f}x the floor, leaving {1.5 * floor_us - bound:.0f} µs for the rest")
+    bound = matmul + elementwise + passes + env_us
+    print(f"{task}, µs per update and core: products {matmul:.0f} + bias, ReLU and mask passes {elementwise:.0f} "
+          f"+ Adam and Polyak passes {passes:.0f} + env loop {env_us:.0f} = {bound:.0f}; floor {floor_us:.0f} (1.5x floor: {1.5 * floor_us:.0f}): "
+          f"these alone are {bound / floor_us:.2f}x the floor ({1.5 * floor_us - bound:+.0f} µs to 1.5x)")
 
 
 def peak_gflops(threads: int) -> float:

@@ -115,3 +115,14 @@ def test_lean_dqn_step_computes_rlnns_gradient():
     for linear, (gw, gb) in zip(agent.q.linears, [lean.grads[0:2], lean.grads[2:4], lean.grads[4:6]]):
         np.testing.assert_allclose(linear.weight.grad, gw, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(linear.bias.grad, gb, rtol=1e-5, atol=1e-7)
+
+
+def test_lower_bound_counts_the_elementwise_work_of_each_pass():
+    from experiments.benchmarks import lower_bounds
+    # Forward through [4, 8, 8, 1]: three bias adds, two ReLUs. Full backward from the output
+    # to the input: three bias gradients, and a mask where the gradient enters each hidden layer.
+    ops = lower_bounds._mlp_elementwise(5, [4, 8, 8, 1], forward=True, weight_grads=True, input_grads=3)
+    assert sorted(ops) == sorted([("bias", 5, 8), ("bias", 5, 8), ("bias", 5, 1), ("relu", 5, 8), ("relu", 5, 8),
+                                  ("bias_grad", 5, 8), ("bias_grad", 5, 8), ("bias_grad", 5, 1),
+                                  ("mask", 5, 8), ("mask", 5, 8)])
+    assert lower_bounds.elementwise_us(ops, calls=5) > 0
