@@ -254,3 +254,13 @@ def test_adam_state_round_trips_exactly_and_reads_older_checkpoints():
     for p, q in zip(opt.params, legacy.params):
         for name in opt.state_names:
             np.testing.assert_allclose(legacy.state[q][name], opt.state[p][name], rtol=1e-6)
+
+
+@pytest.mark.parametrize("size", [1, 5, 33, 100, 67586])
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_part_slices_cover_the_vector_once_and_cut_at_cache_lines(size, parts):
+    slices = [optim.part_slice(size, k, parts) for k in range(parts)]
+    assert [i for s in slices for i in range(size)[s]] == list(range(size))
+    assert all(s.start % 16 == 0 for s in slices)          # float32: 64-byte boundaries
+    if size >= 16 * parts * 4:                              # big vectors: near-equal parts
+        assert max(s.stop - s.start for s in slices) - min(s.stop - s.start for s in slices) <= 16 + parts
