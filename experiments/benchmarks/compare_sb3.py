@@ -358,8 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     from experiments.bench_nn import matmul_peak_gflops
 
     kernel = blas_kernel()
-    print(f"numpy BLAS: {kernel['library']} {kernel['version']}, kernel {kernel['kernel']} "
-          f"(float32 matmul relative error {kernel['matmul_rel_error']:.1e})", flush=True)
+    blas = f"numpy BLAS: {kernel['library']} {kernel['version']}, kernel {kernel['kernel']}"
+    print(f"{blas} (float32 matmul relative error {kernel['matmul_rel_error']:.1e})", flush=True)
     nn_report, nn_figures = network_benchmark(args.nn_budget) if args.nn_budget > 0 else ("", {})
     if nn_report:
         print(nn_report, flush=True)
@@ -387,8 +387,7 @@ def main(argv: list[str] | None = None) -> int:
                 row["peak_gflops"] = max(row["peaks_before_after"])
                 rows.append(row)
                 print(f"{task} seed {seed} {lib}: {row['wall_s']:.1f} s, return {row['eval_mean_return']:.1f}", flush=True)
-    table = (f"numpy BLAS: {kernel['library']} {kernel['version']}, kernel {kernel['kernel']}; "
-             f"float32 matmul peak: " + ", ".join(f"{t} thread(s) {g:.0f} GFLOP/s" for t, g in peaks.items())
+    table = (f"{blas}; float32 matmul peak: " + ", ".join(f"{t} thread(s) {g:.0f} GFLOP/s" for t, g in peaks.items())
              + "\n\n" + markdown(rows, peaks))
     if nn_report:
         table = "## Network step\n\n" + nn_report + "\n\n## Training runs\n\n" + table

@@ -47,6 +47,10 @@ from typing import Any
 
 import numpy as np
 
+from rlnn.module import Parameter
+from rlnn.optim import Adam as RlnnAdam
+from rlnn.optim import polyak_arrays
+
 F32 = np.float32
 
 
@@ -62,31 +66,22 @@ def _median_us(fn: Callable[[], Any], calls: int, repeats: int = 7) -> float:
     return float(np.median(times))
 
 
-class Adam:
-    """rlnn's Adam in its 10 passes over ``size`` float32 parameters, after a global-norm clip."""
+class ClippedAdam:
+    """rlnn's Adam step (its own code, no copy) on ``size`` float32 parameters, after a
+    global-norm clip at 10 written inline (``rlnn.optim.clip_grad_norm`` would add the cost of
+    finding the packed spans on every call, which a bound should not charge)."""
 
-    def __init__(self, size: int, rng: np.random.Generator) -> None:
-        self.theta, self.grad = rng.standard_normal(size).astype(F32), rng.standard_normal(size).astype(F32) * 1e-3
-        self.m, self.v, self.tmp = np.zeros(size, F32), np.zeros(size, F32), np.empty(size, F32)
-        self.t = 0
+    def __init__(self, size: int, rng: np.random.Generator, lr: float = 1e-3) -> None:
+        self.param = Parameter(rng.standard_normal(size).astype(F32))
+        self.param.grad[...] = rng.standard_normal(size).astype(F32) * 1e-3
+        self.optimizer = RlnnAdam([self.param], lr=lr)
 
-    def __call__(self, lr: float = 1e-3, b1: float = 0.9, b2: float = 0.999) -> None:
-        theta, grad, m, v, tmp = self.theta, self.grad, self.m, self.v, self.tmp
+    def __call__(self) -> None:
+        grad = self.param.grad
         norm = math.sqrt(float(np.vdot(grad, grad)))
         if norm > 10.0:
             np.multiply(grad, 10.0 / norm, out=grad)
-        self.t += 1
-        np.multiply(m, b1, out=m)
-        np.add(m, grad, out=m)
-        np.multiply(grad, grad, out=tmp)
-        np.multiply(v, b2, out=v)
-        np.add(v, tmp, out=v)
-        k = math.sqrt((1 - b2) / (1 - b2 ** self.t))
-        np.sqrt(v, out=tmp)
-        np.add(tmp, 1e-8 / k, out=tmp)
-        np.divide(m, tmp, out=tmp)
-        np.multiply(tmp, lr * (1 - b1) / ((1 - b1 ** self.t) * k), out=tmp)
-        np.subtract(theta, tmp, out=theta)
+        self.optimizer.step()
 
 
 # -- DQN: the whole update ------------------------------------------------------------------------
@@ -105,7 +100,7 @@ class LeanDQNStep:
         self.w3 = (rng.standard_normal((cols, actions)) * math.sqrt(1 / cols)).astype(F32)
         self.b3 = np.zeros(actions, F32)
         self.grads = [np.zeros_like(p) for p in (self.w1, self.b1, self.w2, self.b2, self.w3, self.b3)]
-        self.adam = Adam(int(adam_share * sum(p.size for p in self.grads)), rng)
+        self.adam = ClippedAdam(int(adam_share * sum(p.size for p in self.grads)), rng, lr=2.3e-3)
         self.x = rng.standard_normal((rows, obs)).astype(F32)
         self.y = rng.standard_normal(rows).astype(F32)
         self.flat_taken = np.arange(rows) * actions + rng.integers(actions, size=rows)
@@ -143,7 +138,7 @@ class LeanDQNStep:
         np.matmul(self.x.T, g1, out=gw1)
         np.sum(g1, axis=0, out=gb1)
         g3.ravel()[self.flat_taken] = 0.0
-        self.adam(2.3e-3)
+        self.adam()
         return loss
 
 
@@ -302,12 +297,7 @@ def products_us(products: list[tuple[int, int, int, str]], calls: int) -> float:
 def polyak_us(size: int, calls: int) -> float:
     rng = np.random.default_rng(3)
     target, source = rng.standard_normal((2, size)).astype(F32)
-
-    def one() -> None:
-        target.__isub__(source)
-        target.__imul__(0.995)
-        target.__iadd__(source)
-    return _median_us(one, calls)
+    return _median_us(lambda: polyak_arrays(target, source, 0.005), calls)
 
 
 def actor_critic_bound(task: str, calls: int) -> None:
@@ -334,7 +324,8 @@ def actor_critic_bound(task: str, calls: int) -> None:
     # Per core: one critic's Adam step every update and half of the actor's with every actor
     # step; Polyak steps of that critic's target (SAC: every update; TD3: with the actor step,
     # with half of the actor target's too).
-    critic_adam, actor_adam = _median_us(Adam(critic_size, rng), calls), _median_us(Adam(actor_size // 2, rng), calls)
+    critic_adam, actor_adam = (_median_us(ClippedAdam(size, rng, hp['learning_rate']), calls)
+                               for size in (critic_size, actor_size // 2))
     if algo == "sac":
         passes = critic_adam + polyak_us(critic_size, calls) + actor_adam
     else:
@@ -363,12 +354,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sb3-seconds", default="", help="TASK=SECONDS[,TASK=SECONDS]: SB3's wall times")
     args = parser.parse_args(argv)
     sb3 = {k: float(v) for k, v in (item.split("=") for item in args.sb3_seconds.split(",") if item)}
-    for task in args.tasks.split(","):
-        if task == "dqn-cartpole":
-            with threadpool_limits(1):
+    with threadpool_limits(1):
+        for task in args.tasks.split(","):
+            if task == "dqn-cartpole":
                 dqn_bound(args.calls, sb3.get(task))
-        else:
-            with threadpool_limits(1):
+            else:
                 actor_critic_bound(task, args.calls)
 
 
