@@ -7,8 +7,10 @@ expected type and the accepted keys: ``learning_starts = 5e3`` is rejected, not 
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T")
 
@@ -82,3 +84,69 @@ def config_from_dict(cls: type[T], values: dict[str, Any]) -> T:
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+@dataclass
+class OffPolicyConfig:
+    """The hyperparameters every off-policy agent shares (names and meanings as in
+    Stable-Baselines3). Each algorithm's config subclasses this and redeclares the defaults
+    that differ; :meth:`validate` checks them all in one place."""
+    learning_rate: float = 3e-4
+    """Adam step size."""
+    learning_rate_schedule: str = "constant"
+    """"constant", or "linear": decay to 0 at the end of training (steadies the final policy)."""
+    buffer_size: int = 1_000_000
+    """Replay memory capacity (transitions)."""
+    learning_starts: int = 100
+    """Env steps before the first update."""
+    batch_size: int = 256
+    """Transitions per gradient step."""
+    tau: float = 0.005
+    """Target update coefficient: θ' ← (1 − τ) θ' + τ θ (1 = hard copy)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    train_freq: int = 1
+    """Env steps between training rounds."""
+    gradient_steps: int = 1
+    """Gradient steps per training round."""
+    n_step: int = 1
+    """n-step returns."""
+    net_arch: list[int] = field(default_factory=lambda: [256, 256])
+    """Hidden layer widths."""
+    activation: str = "relu"
+    """Hidden activation."""
+
+    SCHEDULES: ClassVar[tuple[str, ...]] = ("constant", "linear")
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        for name in ("buffer_size", "batch_size", "train_freq", "gradient_steps", "n_step"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"config key {name!r} must be at least 1, got {getattr(self, name)}")
+        if self.learning_starts < 0:
+            raise ValueError(f"config key 'learning_starts' must be 0 or more, got {self.learning_starts}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"config key 'learning_rate' must be a positive number, got {self.learning_rate}")
+        if self.learning_rate_schedule not in self.SCHEDULES:
+            raise ValueError(f"config key 'learning_rate_schedule' must be one of {list(self.SCHEDULES)}, "
+                             f"got {self.learning_rate_schedule!r}")
+        if not 0 < self.tau <= 1:
+            raise ValueError(f"config key 'tau' must lie in (0, 1], got {self.tau}")
+        if not 0 <= self.gamma <= 1:
+            raise ValueError(f"config key 'gamma' must lie in [0, 1], got {self.gamma}")
+        if not self.net_arch or any(width < 1 for width in self.net_arch):
+            raise ValueError(f"config key 'net_arch' must list positive layer widths, got {self.net_arch}")
+        from rlnn.activations import ACTIVATIONS
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"config key 'activation' must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        dtype = getattr(self, "dtype", "float32")
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"config key 'dtype' must be 'float32' or 'float64', got {dtype!r}")
+
+    def learning_rate_at(self, step: int, total_steps: int) -> float:
+        """The learning rate after ``step`` of ``total_steps`` env steps."""
+        if self.learning_rate_schedule == "linear":
+            return self.learning_rate * max(0.0, 1.0 - step / total_steps)
+        return self.learning_rate

@@ -16,7 +16,6 @@ falling linearly from ``exploration_initial_eps`` to ``exploration_final_eps`` o
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,37 +25,30 @@ from gymnasium import spaces
 import rlnn
 from rlnn.losses import Huber, SquaredError
 from rlnn.module import Module, Parameter, register_module
-from rlnn.optim import Adam, clip_grad_norm, part_slice, polyak_update
+from rlnn.optim import Adam, Optimizer, polyak_update
 
 from .checkpoint import pack_state, unpack_state
-from .config import config_from_dict, config_to_dict
-from .forked import ForkedLane, SharedNet, can_split, rows_area, shared_array, write_rows
-from .lanes import Lanes
+from .config import OffPolicyConfig, config_from_dict, config_to_dict
+from .parallel import SERIAL, Reducer
 from .replay import Batch
 from .spaces import as_observation, check_box_observation, check_discrete_action, space_from_json, space_to_json
 
 
 @dataclass
-class DQNConfig:
+class DQNConfig(OffPolicyConfig):
     """DQN hyperparameters (names and meanings as in Stable-Baselines3 / rl-baselines3-zoo)."""
     learning_rate: float = 1e-4
     """Adam step size."""
-    learning_rate_schedule: str = "constant"
-    """"constant", or "linear": decay to 0 at the end of training (steadies the final policy)."""
     buffer_size: int = 100_000
     """Replay memory capacity (transitions)."""
     learning_starts: int = 1000
     """Env steps of pure exploration before the first update."""
     batch_size: int = 32
     """Transitions per gradient step."""
-    gamma: float = 0.99
-    """Discount factor."""
     tau: float = 1.0
     """Target update coefficient: 1 = hard copy, < 1 = Polyak averaging."""
     train_freq: int = 4
     """Env steps between training rounds."""
-    gradient_steps: int = 1
-    """Gradient steps per training round."""
     target_update_interval: int = 10_000
     """Env steps between target-network updates (SB3's convention)."""
     exploration_fraction: float = 0.1
@@ -69,25 +61,24 @@ class DQNConfig:
     """Global gradient-norm clip (0 disables)."""
     net_arch: list[int] = field(default_factory=lambda: [64, 64])
     """Hidden layer widths."""
-    activation: str = "relu"
-    """Hidden activation."""
     double_q: bool = True
     """Double DQN: the online network picks a*, the target network values it."""
     dueling: bool = False
     """Dueling head: Q = V + A − mean(A)."""
     loss: str = "huber"
     """TD loss: "huber" or "mse"."""
-    n_step: int = 1
-    """n-step returns."""
 
     def validate(self) -> None:
+        super().validate()
         if self.loss not in ("huber", "mse"):
             raise ValueError(f"config key 'loss' must be 'huber' or 'mse', got {self.loss!r}")
-        for name in ("buffer_size", "batch_size", "train_freq", "target_update_interval", "n_step"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"config key {name!r} must be at least 1, got {getattr(self, name)}")
-        if not 0 < self.tau <= 1:
-            raise ValueError(f"config key 'tau' must lie in (0, 1], got {self.tau}")
+        if self.target_update_interval < 1:
+            raise ValueError(f"config key 'target_update_interval' must be at least 1, got {self.target_update_interval}")
+        for name in ("exploration_fraction", "exploration_initial_eps", "exploration_final_eps"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"config key {name!r} must lie in [0, 1], got {getattr(self, name)}")
+        if not self.max_grad_norm >= 0:
+            raise ValueError(f"config key 'max_grad_norm' must be 0 (off) or positive, got {self.max_grad_norm}")
 
 
 @register_module
@@ -138,23 +129,12 @@ class DuelingQNetwork(Module):
         return {"type": "DuelingQNetwork", "sizes": self.sizes, "activation": self.activation}
 
 
-@dataclass
-class _Split:
-    """Shared memory of :meth:`DQN._train_round_split`."""
-    half: int                          # this process's rows: 0 .. half
-    q: SharedNet                       # Q, its Adam state and the two processes' gradients
-    inputs: dict[str, np.ndarray]      # the worker's rows of each batch: (steps, B − half, ...)
-    outputs: np.ndarray                # (steps, 2): the worker's loss and sum of Q per step
-    squares: np.ndarray                # (2,): each process's squared norm of its half of the summed gradient
-    step: np.ndarray                   # (2,): the learning rate and count of the current Adam step
-
-
 class DQN:
     """A DQN agent for ``Box`` observations and ``Discrete`` actions."""
 
     algo = "dqn"
     Config = DQNConfig
-    metric_names = ("loss", "q_mean", "epsilon")
+    metric_names = ("loss", "q_mean")
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
                  config: DQNConfig | dict | None = None, seed: int | None = 0) -> None:
@@ -171,8 +151,6 @@ class DQN:
         else:
             self.q = rlnn.MLP(sizes, activation=c.activation, rng_or_seed=self.rng)
         self.q_target = self.q.copy()
-        self.lanes = Lanes()
-        self._split: _Split | None = None   # shared memory of the row-split rounds, made on first use
         self.optimizer = Adam(self.q.parameters(), lr=c.learning_rate)
         self.loss_fn = Huber(reduction="mean") if c.loss == "huber" else SquaredError(reduction="mean", half=True)
         self.n_updates = 0
@@ -195,9 +173,6 @@ class DQN:
 
     def explore(self, obs: np.ndarray, step: int) -> int:
         """ε-greedy action for training at env step ``step``."""
-        if self.config.learning_rate_schedule == "linear":
-            # Set here, from the step count alone, so a resumed run updates with the same rates.
-            self.optimizer.lr = self.config.learning_rate * max(0.0, 1.0 - step / self.total_steps)
         if self.rng.random() < self.epsilon(step):
             return int(self.rng.integers(self.n_actions)) + self.action_start
         return self.act(obs)
@@ -215,22 +190,10 @@ class DQN:
         q_next = q_next_target[np.arange(len(best)), best]
         return batch.rewards + batch.discount * (1.0 - batch.terminated) * q_next
 
-    def round_targets(self, batches: list[Batch]) -> np.ndarray:
-        """The TD targets of a whole round without Double DQN, shape ``(len(batches), B)``: one
-        pass of ``Q_target`` on every batch's next observations stacked (the target network
-        only moves in :meth:`on_step`, between rounds), then ``r + γ^k (1 − terminated) max_a
-        Q_target(s', a)`` on whole-round arrays, a few numpy calls instead of a few per step.
-        (With Double DQN the argmax needs the online network as it is at each step.)"""
-        n = len(batches)
-        q_next = self.q_target(np.concatenate([b.next_obs for b in batches])).max(axis=1).reshape(n, -1)
-        rewards, discount, terminated = (np.stack([getattr(b, name) for b in batches])
-                                         for name in ("rewards", "discount", "terminated"))
-        return rewards + discount * (1.0 - terminated) * q_next
-
     def td_loss(self, batch: Batch, target: np.ndarray, weight: float = 1.0) -> tuple[float, np.ndarray, np.ndarray]:
         """Loss of ``Q(s, a)`` against ``target`` and its gradient with respect to every Q output
-        (zero except at the taken actions), both times ``weight`` (the batch's share of a larger
-        one whose rows are split over lanes). Leaves the forward cache of ``Q(s, ·)`` in place."""
+        (zero except at the taken actions), both times ``weight`` (these rows' share of the
+        batch). Leaves the forward cache of ``Q(s, ·)`` in place."""
         q = self.q(batch.obs)
         rows = np.arange(q.shape[0])
         taken = batch.actions - self.action_start
@@ -242,117 +205,49 @@ class DQN:
             grad_q *= weight
         return value, grad_q, q
 
-    def train_step(self, batch: Batch, q_next_target: np.ndarray | None = None) -> dict[str, float]:
-        """One gradient step on a minibatch (``q_next_target`` as in :meth:`td_target`)."""
-        return self._step(batch, self.td_target(batch, q_next_target))
+    def prepare(self, batches: list[Batch]) -> list[Batch]:
+        """The batches as they are: a DQN update draws nothing at random."""
+        return batches
 
-    def _step(self, batch: Batch, target: np.ndarray) -> dict[str, float]:
-        loss, grad_q, q = self.td_loss(batch, target)
-        self.q.backward(grad_q, input_grad=False, accumulate=False)     # .grad = this batch's gradient
-        if self.config.max_grad_norm > 0:
-            clip_grad_norm(self.q.parameters(), self.config.max_grad_norm)
-        self.optimizer.step()
-        self.n_updates += 1
-        return {"loss": loss, "q_mean": float(q.mean())}
+    def train_round(self, batches: list[Batch], reducer: Reducer = SERIAL) -> list[dict[str, float]]:
+        """One gradient step per batch (the rows this process is given of each).
 
-    def train_round(self, batches: list[Batch]) -> list[dict[str, float]]:
-        """``train_step`` on each batch in turn, with ``Q_target(s', ·)`` computed ahead: the
-        target network only moves in :meth:`on_step`, between rounds, so its values on every
-        batch's next observations come from one forward pass on all of them stacked (one large
-        matmul instead of ``len(batches)`` small ones); without Double DQN the whole round's
-        targets come from it at once (:meth:`round_targets`).
-
-        With two lanes (Linux), each batch's rows are split over this process and a forked
-        one instead: see :meth:`_train_round_split`.
-        """
-        if can_split(self.lanes.workers, self.config, batches):
-            return self._train_round_split(batches)
-        if len(batches) == 1:
-            return [self.train_step(batches[0])]
-        if not self.config.double_q and len({len(b.rewards) for b in batches}) == 1:
-            return [self._step(b, y) for b, y in zip(batches, self.round_targets(batches))]
-        next_obs = [b.next_obs for b in batches]
-        q_next = np.split(self.q_target(np.concatenate(next_obs)), np.cumsum([len(x) for x in next_obs])[:-1])
-        return [self.train_step(b, q) for b, q in zip(batches, q_next)]
-
-    # -- a round's rows split over two processes ---------------------------------------------
-    def _train_round_split(self, batches: list[Batch]) -> list[dict[str, float]]:
-        """The round with every batch split in two row halves (data parallelism over two cores).
-
-        This process trains on rows ``0 .. B/2`` and a forked worker (:mod:`agents.forked`) on the
-        rest, each back-propagating its half, weighted by its share of ``B``, into a gradient of its
-        own; the two networks are one, their parameters and Adam's moments living in shared memory.
-        Per step: both back-propagate — barrier — each process sums its half of the parameter vector
-        over the two gradients (the full batch's gradient, up to float rounding) and that half's
-        squared norm — barrier — each clips by the global norm and takes the Adam step of its half
-        — barrier. Each side gets its rows' target values from one pass of ``Q_target`` at the start.
-        """
-        split = self._split if self._split is not None else self._start_split(batches[0])
-        half, n = split.half, len(batches)
-        write_rows(split.inputs, batches, half)
-        parts = [b.rows(slice(0, half)) for b in batches]
-        own = self.lanes.run_forked(self._serve_split, n,
-                                    lambda lane: self._split_steps(lane, parts, half / self.config.batch_size))
-        totals = own + split.outputs[:n]
-        q_count = self.config.batch_size * self.n_actions
-        return [{"loss": float(loss), "q_mean": float(q_sum) / q_count} for loss, q_sum in totals]
-
-    def _start_split(self, batch: Batch) -> _Split:
-        """Move ``Q`` and ``Q_target`` into shared memory (before the fork) and make the worker's
-        input and output areas."""
+        The target network only moves in :meth:`on_step`, between rounds, so ``Q_target(s', ·)``
+        of every batch comes from one forward pass on all their next observations stacked (one
+        large matmul instead of ``len(batches)`` small ones)."""
         c = self.config
-        q = SharedNet(self.q, self.optimizer)      # each process steps half of the parameters
-        SharedNet(self.q_target)                   # read by both, moved by on_step here
-        half = c.batch_size // 2
-        inputs = rows_area(batch, c.gradient_steps, c.batch_size - half)
-        self._split = _Split(half, q, inputs, shared_array((c.gradient_steps, 2), np.float64),
-                             shared_array(2, np.float64), shared_array(2, np.float64))
-        return self._split
+        next_obs = np.concatenate([b.next_obs for b in batches]) if len(batches) > 1 else batches[0].next_obs
+        q_next = np.split(self.q_target(next_obs), np.cumsum([len(b.rewards) for b in batches])[:-1])
+        results = []
+        for batch, q_next_target in zip(batches, q_next):
+            loss, grad_q, q = self.td_loss(batch, self.td_target(batch, q_next_target), reducer.share)
+            self.q.backward(grad_q, input_grad=False, accumulate=False)     # .grad = these rows' gradient
+            reducer.step([self.optimizer], c.max_grad_norm)
+            self.n_updates += 1
+            results.append({"loss": loss, "q_mean": reducer.share * float(q.mean())})
+        return results
 
-    def _serve_split(self, lane: ForkedLane, n: int) -> None:  # pragma: no cover (runs in the worker)
-        split = self._split
-        parts = [Batch(**{name: arr[i] for name, arr in split.inputs.items()}) for i in range(n)]
-        c = self.config
-        split.outputs[:n] = self._split_steps(lane, parts, (c.batch_size - split.half) / c.batch_size)
-
-    def _split_steps(self, lane: ForkedLane, parts: list[Batch], weight: float) -> np.ndarray:
-        """One side of :meth:`_train_round_split`: returns ``(loss, sum of Q)`` per step for its rows."""
-        split = self._split
-        split.q.use_grads_of(lane.index)
-        targets = None if self.config.double_q else self.round_targets(parts)
-        q_next = np.split(self.q_target(np.concatenate([p.next_obs for p in parts])), len(parts)) if targets is None else None
-        out = np.empty((len(parts), 2))
-        for i, part in enumerate(parts):
-            target = self.td_target(part, q_next[i]) if targets is None else targets[i]
-            loss, grad_q, q = self.td_loss(part, target, weight)
-            self.q.backward(grad_q, input_grad=False, accumulate=False)
-            lane.barrier()                          # both halves' gradients are in
-            summed = split.q.sum_grads(part_slice(len(split.q.value), lane.index, 2))
-            split.squares[lane.index] = float(np.vdot(summed, summed))
-            if lane.index == 0:
-                split.step[:] = self.optimizer.advance(), self.optimizer.t
-            lane.barrier()                          # the summed gradient's halves and norms are in
-            lr, self.optimizer.t = float(split.step[0]), int(split.step[1])
-            norm, max_norm = math.sqrt(split.squares.sum()), self.config.max_grad_norm
-            scale = max_norm / (norm + 1e-12) if 0 < max_norm < norm else 1.0     # as clip_grad_norm
-            self.optimizer.update_part(lane.index, 2, lr, scale)
-            lane.barrier()                          # the parameters have moved
-            out[i] = loss, float(q.sum())
-        if lane.index == 0:
-            self.n_updates += len(parts)
-        return out
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        """One gradient step on a minibatch, in this process."""
+        return self.train_round([batch])[0]
 
     def on_step(self, step: int) -> None:
-        """Called by the training loop after every env step: target-network refresh."""
+        """Called by the training loop after every env step: the learning-rate schedule and the
+        target-network refresh."""
+        self.optimizer.lr = self.config.learning_rate_at(step, self.total_steps)
         if step % self.config.target_update_interval == 0:
             polyak_update(self.q_target.parameters(), self.q.parameters(), self.config.tau)
+
+    def parallel_modules(self) -> list[tuple[Module, Optimizer | None]]:
+        """The networks a row split shares between processes, with their optimisers."""
+        return [(self.q, self.optimizer), (self.q_target, None)]
 
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, meta = pack_state({"q": self.q, "q_target": self.q_target}, {"q": self.optimizer})
         meta.update(config=config_to_dict(self.config), observation_space=space_to_json(self.observation_space),
                     action_space=space_to_json(self.action_space), rng=self.rng.bit_generator.state,
-                    n_updates=self.n_updates, total_steps=self.total_steps)
+                    n_updates=self.n_updates, total_steps=self.total_steps, learning_rate=self.optimizer.lr)
         return arrays, meta
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
@@ -360,6 +255,7 @@ class DQN:
         self.rng.bit_generator.state = meta["rng"]
         self.n_updates = int(meta.get("n_updates", 0))
         self.total_steps = int(meta.get("total_steps", 1))
+        self.optimizer.lr = float(meta.get("learning_rate", self.config.learning_rate))
 
     @classmethod
     def from_state_dict(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> DQN:

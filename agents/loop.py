@@ -22,12 +22,14 @@ ends with the same parameters as an uninterrupted one (for deterministic environ
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import signal
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,12 @@ import numpy as np
 
 import rlnn
 
+from .blas import blas_threads
 from .checkpoint import export_policy, save_agent
 from .config import config_to_dict
 from .evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate
+from .forked import fork_available
+from .parallel import SERIAL, RowSplit, Serial, available_cores, choose_lanes, make_reducer, update_macs
 from .progress import ProgressBar
 from .replay import ReplayBuffer
 
@@ -55,33 +60,63 @@ def make_replay(agent: Any, seed: int) -> ReplayBuffer:
     return ReplayBuffer(agent.config.buffer_size, agent.obs_dim, shape, dtype, rng=np.random.default_rng([seed, 1]))
 
 
-class OffPolicyTrainer:
-    """Trains ``agent`` on ``env_id`` for ``total_steps`` env steps."""
+@dataclass
+class RunSettings:
+    """How a run is carried out, apart from the agent and its hyperparameters: what ``rlnn
+    train``'s flags and a sweep's trial set. ``lanes`` and ``blas_threads`` are "auto" by default
+    (chosen from the update's size and the machine's cores, see :func:`agents.parallel.choose_lanes`)."""
+    total_steps: int
+    seed: int = 0
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    run_dir: str | Path | None = None
+    eval_freq: int = 0
+    """Env steps between evaluations (0: none)."""
+    eval_episodes: int = 10
+    checkpoint_freq: int = 0
+    """Env steps between periodic checkpoints (0: none; the resume point is still written at the end)."""
+    progress: bool = True
+    blas_threads: int | str = "auto"
+    lanes: int | str = "auto"
+    """Processes that split each batch's rows (:mod:`agents.parallel`); "auto" picks by update size."""
+    run_info: dict[str, Any] = field(default_factory=dict)
+    """Extra entries for ``run.json`` (the command line, where the config came from)."""
 
-    def __init__(self, agent: Any, env_id: str, total_steps: int, seed: int = 0, *,
-                 env_kwargs: dict[str, Any] | None = None, run_dir: str | Path | None = None,
-                 eval_freq: int = 0, eval_episodes: int = 10, checkpoint_freq: int = 0,
-                 progress: bool = True, log: Callable[[str], None] | None = None,
-                 run_info: dict[str, Any] | None = None, blas_threads: int | str | None = "auto",
-                 lanes: int = 1,
+    def validate(self) -> None:
+        for name in ("total_steps", "eval_episodes"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("eval_freq", "checkpoint_freq"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be 0 (off) or positive, got {getattr(self, name)}")
+        for name in ("blas_threads", "lanes"):
+            value = getattr(self, name)
+            if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be 'auto' or a positive whole number, got {value!r}")
+
+
+class OffPolicyTrainer:
+    """Trains ``agent`` on ``env_id`` as ``settings`` say (a bare number is the total env steps,
+    everything else at its default). ``log`` receives one-line messages; ``on_eval(trainer,
+    result)`` is called after every evaluation (e.g. to report to a hyperparameter search)."""
+
+    def __init__(self, agent: Any, env_id: str, settings: RunSettings | int, *,
+                 log: Callable[[str], None] | None = None,
                  on_eval: Callable[[OffPolicyTrainer, EvalResult], None] | None = None) -> None:
-        self.blas_threads = blas_threads
-        # Threads for work that can run side by side (agents.lanes): SAC/TD3's twin critics,
-        # DQN's target network during a round. BLAS then runs one thread per caller, so
-        # "auto" BLAS threads means 1.
-        self.lanes = int(lanes)
-        if self.lanes < 1:
-            raise ValueError(f"lanes must be at least 1, got {lanes}")
-        if self.lanes > 1 and not hasattr(agent, "lanes"):
-            raise ValueError(f"{type(agent).__name__} has no work to run in lanes; use lanes=1")
-        self.on_eval = on_eval  # e.g. report to a hyperparameter-search scheduler
-        self.agent, self.env_id, self.seed = agent, env_id, int(seed)
-        self.env_kwargs = dict(env_kwargs or {})
-        self.total_steps = int(total_steps)
-        self.eval_freq, self.eval_episodes, self.checkpoint_freq = int(eval_freq), int(eval_episodes), int(checkpoint_freq)
-        self.progress, self.log = progress, log or (lambda msg: None)
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.run_info = dict(run_info or {})
+        settings = RunSettings(total_steps=settings) if isinstance(settings, int) else settings
+        settings.validate()
+        self.settings = settings
+        self.on_eval = on_eval
+        self.agent, self.env_id, self.seed = agent, env_id, int(settings.seed)
+        self.env_kwargs = dict(settings.env_kwargs)
+        self.total_steps = int(settings.total_steps)
+        self.eval_freq, self.eval_episodes = int(settings.eval_freq), int(settings.eval_episodes)
+        self.checkpoint_freq = int(settings.checkpoint_freq)
+        self.progress, self.log = settings.progress, log or (lambda msg: None)
+        self.run_dir = Path(settings.run_dir) if settings.run_dir is not None else None
+        self.run_info = dict(settings.run_info)
+        self.lanes, self.lanes_reason = resolve_lanes(agent, settings.lanes)
+        self.blas_threads = 1 if settings.blas_threads == "auto" else int(settings.blas_threads)
+        self.reducer: Serial | RowSplit = SERIAL
         self.env = gym.make(env_id, **self.env_kwargs)
         self._eval_env: gym.Env | None = None
         self.replay = make_replay(agent, self.seed)
@@ -103,15 +138,11 @@ class OffPolicyTrainer:
 
     # -- the loop --------------------------------------------------------------------------
     def _train_round(self) -> list[dict[str, float]]:
-        """``gradient_steps`` minibatches, all sampled first, through the agent's
-        ``train_round`` when it has one (an agent may share work across the round) or one
-        ``train_step`` each."""
+        """``gradient_steps`` minibatches, all sampled first, through the agent's update and
+        the data-parallel collaborator (one process, or rows split over several)."""
         c = self.agent.config
-        batches = [self.replay.sample(c.batch_size, c.gamma, getattr(c, "n_step", 1)) for _ in range(c.gradient_steps)]
-        train_round = getattr(self.agent, "train_round", None)
-        if train_round is not None:
-            return train_round(batches)
-        return [self.agent.train_step(batch) for batch in batches]
+        batches = [self.replay.sample(c.batch_size, c.gamma, c.n_step) for _ in range(c.gradient_steps)]
+        return self.reducer.run_round(self.agent, batches)
 
     def _reset_episode(self) -> None:
         self.episode_seed = int(self.rng.integers(0, EVAL_SEED_OFFSET))
@@ -121,52 +152,22 @@ class OffPolicyTrainer:
     def run(self, stop_at: int | None = None) -> dict[str, Any]:
         """Train until ``total_steps`` (or ``stop_at``, to simulate an interruption).
         Ctrl-C stops at the end of the current step and saves a resumable checkpoint."""
-        agent, replay, c = self.agent, self.replay, self.agent.config
         end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
         if self.obs is None:
             self._reset_episode()
             if self.run_dir is not None:
                 self._write_run_info()
+        self.log(f"{self.agent.algo} on {self.env_id}: {self.lanes} lane(s) ({self.lanes_reason}), "
+                 f"{self.blas_threads} BLAS thread(s)")
         bar = ProgressBar(self.total_steps, start=self.step, enabled=self.progress)
         previous_handler = self._install_sigint()
-        if hasattr(agent, "lanes"):
-            agent.lanes.set_workers(self.lanes)
-        if self.blas_threads == "auto":
-            threads = blas_thread_limit(1 if self.lanes > 1 else choose_blas_threads(agent.config))
-        else:
-            threads = blas_thread_limit(self.blas_threads)
+        self.reducer = make_reducer(self.lanes)
         t_start = time.perf_counter()
-        metric_sums: dict[str, float] = {}
-        metric_count = 0
         try:
-            while self.step < end and not self._stop_requested:
-                action = agent.explore(self.obs, self.step)
-                next_obs, reward, terminated, truncated, _ = self.env.step(action)
-                replay.add(self.obs, action, reward, next_obs, terminated, truncated)
-                self.obs = next_obs
-                self.step += 1
-                self.episode_return += float(reward)
-                self.episode_length += 1
-                if terminated or truncated:
-                    self._end_episode(time.perf_counter() - t_start)
-                if self.step > c.learning_starts and self.step % c.train_freq == 0:
-                    for metrics in self._train_round():
-                        for key, value in metrics.items():
-                            metric_sums[key] = metric_sums.get(key, 0.0) + value
-                        metric_count += 1
-                    self.last_metrics = {k: v / metric_count for k, v in metric_sums.items()}
-                    metric_sums, metric_count = {}, 0
-                agent.on_step(self.step)
-                if self.eval_freq and self.step % self.eval_freq == 0:
-                    self._evaluate(time.perf_counter() - t_start)
-                if self.run_dir is not None and self.checkpoint_freq and self.step % self.checkpoint_freq == 0:
-                    self.save_checkpoints(periodic=True)
-                bar.update(self.step, self.recent_returns[-1] if self.recent_returns else None)
+            with blas_threads(self.blas_threads):
+                self._steps(end, bar, t_start)
         finally:
-            if hasattr(agent, "lanes"):
-                agent.lanes.close()   # worker threads and a forked worker process end with the run
-            if threads is not None:
-                threads.restore_original_limits()
+            self.reducer.close()       # the forked workers end with the run
             self.wall_time += time.perf_counter() - t_start
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
@@ -179,6 +180,29 @@ class OffPolicyTrainer:
         elif self.step >= self.total_steps and self.run_dir is not None:
             self.save_checkpoints(periodic=False, final=True)
         return self.summary()
+
+    def _steps(self, end: int, bar: ProgressBar, t_start: float) -> None:
+        """The loop itself: act, store, train every ``train_freq`` steps, evaluate, checkpoint."""
+        agent, replay, c = self.agent, self.replay, self.agent.config
+        while self.step < end and not self._stop_requested:
+            action = agent.explore(self.obs, self.step)
+            next_obs, reward, terminated, truncated, _ = self.env.step(action)
+            replay.add(self.obs, action, reward, next_obs, terminated, truncated)
+            self.obs = next_obs
+            self.step += 1
+            self.episode_return += float(reward)
+            self.episode_length += 1
+            if terminated or truncated:
+                self._end_episode(time.perf_counter() - t_start)
+            if self.step > c.learning_starts and self.step % c.train_freq == 0:
+                rounds = self._train_round()
+                self.last_metrics = {key: sum(m[key] for m in rounds) / len(rounds) for key in rounds[0]}
+            agent.on_step(self.step)
+            if self.eval_freq and self.step % self.eval_freq == 0:
+                self._evaluate(time.perf_counter() - t_start)
+            if self.run_dir is not None and self.checkpoint_freq and self.step % self.checkpoint_freq == 0:
+                self.save_checkpoints(periodic=True)
+            bar.update(self.step, self.recent_returns[-1] if self.recent_returns else None)
 
     def _install_sigint(self):
         def handler(signum, frame):
@@ -233,7 +257,7 @@ class OffPolicyTrainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         info = {"algo": self.agent.algo, "env_id": self.env_id, "env_kwargs": self.env_kwargs, "seed": self.seed,
                 "total_steps": self.total_steps, "eval_freq": self.eval_freq, "eval_episodes": self.eval_episodes,
-                "checkpoint_freq": self.checkpoint_freq, "blas_threads": self.blas_threads, "lanes": self.lanes,
+                "checkpoint_freq": self.checkpoint_freq, "blas_threads": self.settings.blas_threads, "lanes": self.lanes,
                 "config": config_to_dict(self.agent.config), **self.run_info}
         (self.run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
 
@@ -287,13 +311,10 @@ class OffPolicyTrainer:
         agent_arrays = {k[len("agent:"):]: v for k, v in arrays.items() if k.startswith("agent:")}
         replay_arrays = {k[len("replay:"):]: v for k, v in arrays.items() if k.startswith("replay:")}
         agent = ALGORITHMS[meta["algo"]].from_state_dict(agent_arrays, meta["agent"])
-        extra = {k: v for k, v in info.items() if k not in ("algo", "env_id", "env_kwargs", "seed", "total_steps",
-                                                            "eval_freq", "eval_episodes", "checkpoint_freq", "config",
-                                                            "blas_threads", "lanes")}
-        trainer = cls(agent, info["env_id"], info["total_steps"], info["seed"], env_kwargs=info["env_kwargs"],
-                      run_dir=run_dir, eval_freq=info["eval_freq"], eval_episodes=info["eval_episodes"],
-                      checkpoint_freq=info["checkpoint_freq"], progress=progress, log=log, run_info=extra,
-                      on_eval=on_eval, blas_threads=info.get("blas_threads", "auto"), lanes=info.get("lanes", 1))
+        names = {f.name for f in dataclasses.fields(RunSettings)} - {"run_dir", "progress", "run_info"}
+        settings = RunSettings(**{k: info[k] for k in names if k in info}, run_dir=run_dir, progress=progress,
+                               run_info={k: v for k, v in info.items() if k not in names | {"algo", "config"}})
+        trainer = cls(agent, info["env_id"], settings, log=log, on_eval=on_eval)
         trainer.replay.load_state_dict(replay_arrays, meta["replay"])
         t = meta["trainer"]
         trainer.step, trainer.episode = int(t["step"]), int(t["episode"])
@@ -328,30 +349,13 @@ class OffPolicyTrainer:
             writer.writerows(kept)
 
 
-def choose_blas_threads(config: Any) -> int:
-    """BLAS threads for an agent's updates, from their size alone (so a seed still fixes the
-    run): 2 where the matrices are big enough to share (batch × widest layer² ≥ 2^24, e.g.
-    batch 256 with 256-wide layers), 1 otherwise. On a machine whose cores are already busy,
-    pass ``blas_threads=1``: spinning BLAS threads then cost far more than they give."""
-    import os
-
-    width = max(getattr(config, "net_arch", [64]) or [64])
-    big = getattr(config, "batch_size", 64) * width * width >= 2**24
-    return min(os.cpu_count() or 1, 2) if big else 1
-
-
-def blas_thread_limit(threads: int | None):
-    """Limit BLAS to ``threads`` threads for the run (``None``: leave as is).
-
-    Small-network updates are a few hundred microseconds of matmuls: a second BLAS thread
-    buys little there, and on a busy machine its spin-waiting made updates 30x slower (measured
-    here: 32 ms vs 1.1 ms per DQN update with 256-256 nets). Returns the limiter, or ``None``
-    when threadpoolctl is unavailable.
-    """
-    if threads is None:
-        return None
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return None
-    return threadpool_limits(limits=int(threads), user_api="blas")
+def resolve_lanes(agent: Any, lanes: int | str) -> tuple[int, str]:
+    """``(processes, why)`` for a ``lanes`` setting: "auto" picks from the update's size and
+    the machine's cores (:func:`agents.parallel.choose_lanes`); a number is taken as it is."""
+    if lanes == "auto":
+        chosen = choose_lanes(agent)
+        return chosen, f"auto: {update_macs(agent) / 1e6:.1f}M multiply-adds per update, {available_cores()} core(s)"
+    lanes = int(lanes)
+    if lanes > 1 and not fork_available():
+        raise ValueError(f"lanes={lanes} splits rows over forked processes, which needs Linux; use lanes=1")
+    return lanes, "as set"

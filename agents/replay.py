@@ -27,18 +27,23 @@ import numpy as np
 @dataclass
 class Batch:
     """A sampled minibatch. Shapes: obs/next_obs ``(B, obs_dim)``, actions ``(B,)`` or ``(B, act_dim)``,
-    rewards/terminated/discount ``(B,)`` (float32)."""
+    rewards/terminated/discount ``(B,)`` (float32). ``noise`` ``(B, ...)``: the random draws an
+    agent's update makes for each row (attached by ``agent.prepare``), or ``None``."""
     obs: np.ndarray
     actions: np.ndarray
     rewards: np.ndarray
     next_obs: np.ndarray
     terminated: np.ndarray
     discount: np.ndarray
+    noise: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.rewards)
 
     def rows(self, rows: slice) -> Batch:
         """The transitions ``rows`` of this batch (views, no copies)."""
         return Batch(self.obs[rows], self.actions[rows], self.rewards[rows], self.next_obs[rows],
-                     self.terminated[rows], self.discount[rows])
+                     self.terminated[rows], self.discount[rows], None if self.noise is None else self.noise[rows])
 
 
 class ReplayBuffer:

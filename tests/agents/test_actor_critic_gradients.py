@@ -45,7 +45,7 @@ def test_critic_td_loss_gradient(cls):
     agent = make(cls)
     b = batch()
     target = np.random.default_rng(1).standard_normal(B)
-    agent.critic_loss(b, target)
+    agent.critics.loss_backward(b.obs, b.actions, target)
 
     def loss() -> float:
         return td_loss_grad(agent.critics.forward(b.obs, b.actions), target)[0]

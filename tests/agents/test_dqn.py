@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import rlnn
+from agents.loop import RunSettings
 from agents import DQN, OffPolicyTrainer, evaluate, load_agent, save_agent
 from agents.dqn import DuelingQNetwork
 from agents.replay import Batch
@@ -98,7 +99,7 @@ SMALL = {"learning_rate": 1e-3, "batch_size": 32, "buffer_size": 5000, "learning
 def test_same_seed_gives_identical_parameters():
     def run() -> list[np.ndarray]:
         agent = DQN(CARTPOLE.observation_space, CARTPOLE.action_space, SMALL, seed=3)
-        OffPolicyTrainer(agent, "CartPole-v1", 1500, seed=3, progress=False).run()
+        OffPolicyTrainer(agent, "CartPole-v1", RunSettings(1500, seed=3, progress=False, lanes=1)).run()
         return [p.value.copy() for p in agent.q.parameters()]
     for a, b in zip(run(), run()):
         np.testing.assert_array_equal(a, b)
@@ -106,7 +107,7 @@ def test_same_seed_gives_identical_parameters():
 
 def test_checkpoint_round_trip_gives_identical_greedy_actions(tmp_path):
     agent = DQN(CARTPOLE.observation_space, CARTPOLE.action_space, {**SMALL, "dueling": True}, seed=0)
-    OffPolicyTrainer(agent, "CartPole-v1", 600, seed=0, progress=False).run()
+    OffPolicyTrainer(agent, "CartPole-v1", RunSettings(600, seed=0, progress=False, lanes=1)).run()
     save_agent(agent, tmp_path / "a.npz", {"env_id": "CartPole-v1"})
     loaded, meta = load_agent(tmp_path / "a.npz")
     assert meta["env_id"] == "CartPole-v1" and loaded.config == agent.config
@@ -125,7 +126,7 @@ def test_learns_cartpole_with_a_small_budget():
               "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128,
               "exploration_fraction": 0.16, "exploration_final_eps": 0.04, "net_arch": [64, 64]}
     agent = DQN(CARTPOLE.observation_space, CARTPOLE.action_space, config, seed=0)
-    OffPolicyTrainer(agent, "CartPole-v1", 20000, seed=0, progress=False).run()
+    OffPolicyTrainer(agent, "CartPole-v1", RunSettings(20000, seed=0, progress=False, lanes=1)).run()
     result = evaluate(lambda o: agent.act(o), gym.make("CartPole-v1"), episodes=10)
     assert result.mean_return >= 45, result.returns
 
@@ -133,7 +134,7 @@ def test_learns_cartpole_with_a_small_budget():
 def test_policy_export_is_small_and_acts_identically(tmp_path):
     from agents.checkpoint import export_policy
     agent = DQN(CARTPOLE.observation_space, CARTPOLE.action_space, SMALL, seed=0)
-    OffPolicyTrainer(agent, "CartPole-v1", 400, seed=0, progress=False).run()
+    OffPolicyTrainer(agent, "CartPole-v1", RunSettings(400, seed=0, progress=False, lanes=1)).run()
     save_agent(agent, tmp_path / "full.npz")
     export_policy(agent, tmp_path / "policy.npz")
     assert (tmp_path / "policy.npz").stat().st_size < 0.4 * (tmp_path / "full.npz").stat().st_size

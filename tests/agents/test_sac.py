@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+from agents.loop import RunSettings
 from agents import ALGORITHMS, OffPolicyTrainer, evaluate, load_agent, save_agent
 from agents.replay import ReplayBuffer
 from agents.sac import SAC, SACConfig
@@ -84,7 +85,7 @@ def test_train_step_updates_everything():
 def train(tmp_path, seed=0, steps=150, stop_at=None, name="run"):
     env = gym.make("Pendulum-v1")
     agent = SAC(env.observation_space, env.action_space, {**TINY, "learning_starts": 60}, seed=seed)
-    trainer = OffPolicyTrainer(agent, "Pendulum-v1", steps, seed=seed, progress=False, run_dir=tmp_path / name)
+    trainer = OffPolicyTrainer(agent, "Pendulum-v1", RunSettings(steps, seed=seed, progress=False, run_dir=tmp_path / name, lanes=1))
     trainer.run(stop_at=stop_at)
     return agent, trainer
 
@@ -125,5 +126,5 @@ def test_learns_pendulum():
     env = gym.make("Pendulum-v1")
     config = {"learning_rate": 1e-3, "net_arch": [64, 64], "batch_size": 64, "learning_starts": 500}
     agent = SAC(env.observation_space, env.action_space, config, seed=0)
-    OffPolicyTrainer(agent, "Pendulum-v1", 5000, seed=0, progress=False).run()
+    OffPolicyTrainer(agent, "Pendulum-v1", RunSettings(5000, seed=0, progress=False, lanes=1)).run()
     assert evaluate(lambda o: agent.act(o), gym.make("Pendulum-v1"), 5).mean_return > -400

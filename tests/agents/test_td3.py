@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+from agents.loop import RunSettings
 from agents import ALGORITHMS, OffPolicyTrainer, load_agent, save_agent
 from agents.replay import Batch
 from agents.td3 import DDPG, TD3, DDPGConfig, TD3Config
@@ -91,7 +92,7 @@ def test_policy_delay_and_target_updates():
 def train(tmp_path, cls=TD3, seed=0, steps=150, stop_at=None, name="run"):
     env = gym.make("Pendulum-v1")
     agent = cls(env.observation_space, env.action_space, {**TINY, "learning_starts": 60}, seed=seed)
-    trainer = OffPolicyTrainer(agent, "Pendulum-v1", steps, seed=seed, progress=False, run_dir=tmp_path / name)
+    trainer = OffPolicyTrainer(agent, "Pendulum-v1", RunSettings(steps, seed=seed, progress=False, run_dir=tmp_path / name, lanes=1))
     trainer.run(stop_at=stop_at)
     return agent, trainer
 
