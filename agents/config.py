@@ -10,6 +10,7 @@ import dataclasses
 import math
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T")
@@ -150,3 +151,39 @@ class OffPolicyConfig:
         if self.learning_rate_schedule == "linear":
             return self.learning_rate * max(0.0, 1.0 - step / total_steps)
         return self.learning_rate
+
+
+@dataclass
+class RunSettings:
+    """How a run is carried out, apart from the agent and its hyperparameters: what ``rlnn
+    train``'s flags and a sweep's trial set. ``lanes`` and ``blas_threads`` are "auto" by default
+    (chosen from the update's size and the machine's cores, see :func:`agents.parallel.choose_lanes`)."""
+    total_steps: int
+    seed: int = 0
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    run_dir: str | Path | None = None
+    eval_freq: int = 0
+    """Env steps between evaluations (0: none)."""
+    eval_episodes: int = 10
+    checkpoint_freq: int = 0
+    """Env steps between periodic checkpoints (0: none; the resume point is still written at the end)."""
+    progress: bool = True
+    blas_threads: int | str = "auto"
+    lanes: int | str = "auto"
+    """Processes that split each batch's rows (:mod:`agents.parallel`); "auto" picks by update size."""
+    run_info: dict[str, Any] = field(default_factory=dict)
+    """Extra entries for ``run.json`` (the command line, where the config came from)."""
+    overwrite: bool = False
+    """Start afresh in a ``run_dir`` that already holds a run (its files are removed first)."""
+
+    def validate(self) -> None:
+        for name in ("total_steps", "eval_episodes"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("eval_freq", "checkpoint_freq"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be 0 (off) or positive, got {getattr(self, name)}")
+        for name in ("blas_threads", "lanes"):
+            value = getattr(self, name)
+            if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be 'auto' or a positive whole number, got {value!r}")

@@ -21,17 +21,14 @@ ends with the same parameters as an uninterrupted one (for deterministic environ
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import math
 import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -40,18 +37,36 @@ import rlnn
 
 from .blas import blas_threads
 from .checkpoint import export_policy, save_agent
-from .config import config_to_dict
+from .config import OffPolicyConfig, RunSettings, config_to_dict
 from .evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate
-from .forked import fork_available
-from .parallel import SERIAL, RowSplit, Serial, available_cores, choose_lanes, make_reducer, update_macs
+from .parallel import SERIAL, Reducer, RowSplit, Serial, make_reducer, resolve_lanes
 from .progress import ProgressBar
-from .replay import ReplayBuffer
+from .replay import Batch, ReplayBuffer
+from .run_folder import RunFolder, RunFolderError
 
 METRIC_COLUMNS = ("kind", "step", "episode", "return", "length", "time", "steps_per_s",
                   "eval_mean_return", "eval_std_return")
 
 
-def make_replay(agent: Any, seed: int) -> ReplayBuffer:
+class OffPolicyAgent(Protocol):
+    """What the training loop relies on; DQN, SAC, TD3 and DDPG have it (no base class)."""
+    algo: str
+    config: OffPolicyConfig
+    action_space: gym.spaces.Space
+    obs_dim: int
+    metric_names: tuple[str, ...]
+    total_steps: int
+
+    def explore(self, obs: np.ndarray, step: int) -> Any: ...
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> Any: ...
+    def prepare(self, batches: list[Batch]) -> list[Batch]: ...
+    def train_round(self, batches: list[Batch], reducer: Reducer) -> list[dict[str, float]]: ...
+    def on_step(self, step: int) -> None: ...
+    def parallel_modules(self) -> list[tuple[rlnn.Module, rlnn.optim.Optimizer | None]]: ...
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]: ...
+
+
+def make_replay(agent: OffPolicyAgent, seed: int) -> ReplayBuffer:
     space = agent.action_space
     if isinstance(space, gym.spaces.Discrete):
         shape, dtype = (), np.int64
@@ -60,38 +75,8 @@ def make_replay(agent: Any, seed: int) -> ReplayBuffer:
     return ReplayBuffer(agent.config.buffer_size, agent.obs_dim, shape, dtype, rng=np.random.default_rng([seed, 1]))
 
 
-@dataclass
-class RunSettings:
-    """How a run is carried out, apart from the agent and its hyperparameters: what ``rlnn
-    train``'s flags and a sweep's trial set. ``lanes`` and ``blas_threads`` are "auto" by default
-    (chosen from the update's size and the machine's cores, see :func:`agents.parallel.choose_lanes`)."""
-    total_steps: int
-    seed: int = 0
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    run_dir: str | Path | None = None
-    eval_freq: int = 0
-    """Env steps between evaluations (0: none)."""
-    eval_episodes: int = 10
-    checkpoint_freq: int = 0
-    """Env steps between periodic checkpoints (0: none; the resume point is still written at the end)."""
-    progress: bool = True
-    blas_threads: int | str = "auto"
-    lanes: int | str = "auto"
-    """Processes that split each batch's rows (:mod:`agents.parallel`); "auto" picks by update size."""
-    run_info: dict[str, Any] = field(default_factory=dict)
-    """Extra entries for ``run.json`` (the command line, where the config came from)."""
-
-    def validate(self) -> None:
-        for name in ("total_steps", "eval_episodes"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("eval_freq", "checkpoint_freq"):
-            if int(getattr(self, name)) < 0:
-                raise ValueError(f"{name} must be 0 (off) or positive, got {getattr(self, name)}")
-        for name in ("blas_threads", "lanes"):
-            value = getattr(self, name)
-            if value != "auto" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be 'auto' or a positive whole number, got {value!r}")
+class TrainingDiverged(ValueError):
+    """A loss became NaN or infinite (one line: where, and what to do)."""
 
 
 class OffPolicyTrainer:
@@ -99,7 +84,7 @@ class OffPolicyTrainer:
     everything else at its default). ``log`` receives one-line messages; ``on_eval(trainer,
     result)`` is called after every evaluation (e.g. to report to a hyperparameter search)."""
 
-    def __init__(self, agent: Any, env_id: str, settings: RunSettings | int, *,
+    def __init__(self, agent: OffPolicyAgent, env_id: str, settings: RunSettings | int, *,
                  log: Callable[[str], None] | None = None,
                  on_eval: Callable[[OffPolicyTrainer, EvalResult], None] | None = None) -> None:
         settings = RunSettings(total_steps=settings) if isinstance(settings, int) else settings
@@ -113,6 +98,7 @@ class OffPolicyTrainer:
         self.checkpoint_freq = int(settings.checkpoint_freq)
         self.progress, self.log = settings.progress, log or (lambda msg: None)
         self.run_dir = Path(settings.run_dir) if settings.run_dir is not None else None
+        self.folder = RunFolder(self.run_dir) if self.run_dir is not None else None
         self.run_info = dict(settings.run_info)
         self.lanes, self.lanes_reason = resolve_lanes(agent, settings.lanes)
         self.blas_threads = 1 if settings.blas_threads == "auto" else int(settings.blas_threads)
@@ -135,6 +121,8 @@ class OffPolicyTrainer:
         self.wall_time = 0.0
         self.obs: np.ndarray | None = None
         self._stop_requested = False
+        self._diverged = False
+        self._resumed = False
 
     # -- the loop --------------------------------------------------------------------------
     def _train_round(self) -> list[dict[str, float]]:
@@ -153,14 +141,18 @@ class OffPolicyTrainer:
         """Train until ``total_steps`` (or ``stop_at``, to simulate an interruption).
         Ctrl-C stops at the end of the current step and saves a resumable checkpoint."""
         end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
-        if self.obs is None:
+        fresh = self.obs is None
+        if self.folder is not None:
+            self.folder.claim(fresh=fresh and not self._resumed, overwrite=self.settings.overwrite)
+        if fresh:
             self._reset_episode()
-            if self.run_dir is not None:
+            if self.folder is not None:
                 self._write_run_info()
+                self.save_checkpoints(periodic=False)     # resumable from the first step on
         self.log(f"{self.agent.algo} on {self.env_id}: {self.lanes} lane(s) ({self.lanes_reason}), "
                  f"{self.blas_threads} BLAS thread(s)")
         bar = ProgressBar(self.total_steps, start=self.step, enabled=self.progress)
-        previous_handler = self._install_sigint()
+        previous_handlers = self._install_stop_handlers()
         self.reducer = make_reducer(self.lanes)
         t_start = time.perf_counter()
         try:
@@ -169,16 +161,18 @@ class OffPolicyTrainer:
         finally:
             self.reducer.close()       # the forked workers end with the run
             self.wall_time += time.perf_counter() - t_start
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
+            for signum, handler in previous_handlers.items():
+                signal.signal(signum, handler)
             bar.update(self.step, self.recent_returns[-1] if self.recent_returns else None, force=True)
             bar.close()
-        if self._stop_requested:
-            self.log(f"interrupted at step {self.step}: saving a resumable checkpoint")
-            if self.run_dir is not None:
-                self.save_checkpoints(periodic=False)
-        elif self.step >= self.total_steps and self.run_dir is not None:
-            self.save_checkpoints(periodic=False, final=True)
+            if self.folder is not None and not self._diverged:
+                if self._stop_requested:
+                    self.log(f"interrupted at step {self.step}: saving a resumable checkpoint")
+                    self.save_checkpoints(periodic=False)
+                elif self.step >= self.total_steps:
+                    self.save_checkpoints(periodic=False, final=True)
+            if self.folder is not None:
+                self.folder.release()
         return self.summary()
 
     def _steps(self, end: int, bar: ProgressBar, t_start: float) -> None:
@@ -197,6 +191,7 @@ class OffPolicyTrainer:
             if self.step > c.learning_starts and self.step % c.train_freq == 0:
                 rounds = self._train_round()
                 self.last_metrics = {key: sum(m[key] for m in rounds) / len(rounds) for key in rounds[0]}
+                self._check_finite(self.last_metrics)
             agent.on_step(self.step)
             if self.eval_freq and self.step % self.eval_freq == 0:
                 self._evaluate(time.perf_counter() - t_start)
@@ -204,15 +199,31 @@ class OffPolicyTrainer:
                 self.save_checkpoints(periodic=True)
             bar.update(self.step, self.recent_returns[-1] if self.recent_returns else None)
 
-    def _install_sigint(self):
+    def _install_stop_handlers(self) -> dict[int, Any]:
+        """Ctrl-C and SIGTERM stop at the end of the current step, and the run saves a resumable
+        checkpoint; a second one stops at once. Returns the handlers to put back."""
         def handler(signum, frame):
-            if self._stop_requested:  # a second Ctrl-C stops at once
+            if self._stop_requested:
                 raise KeyboardInterrupt
             self._stop_requested = True
-        try:
-            return signal.signal(signal.SIGINT, handler)
-        except ValueError:  # not in the main thread: no handler, Ctrl-C behaves as usual
-            return None
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[signum] = signal.signal(signum, handler)
+            except ValueError:  # not in the main thread: no handler, signals behave as usual
+                break
+        return previous
+
+    def _check_finite(self, metrics: dict[str, float]) -> None:
+        """Stop with one line when a loss became NaN or infinite: the parameters it produced
+        are not saved over the last good checkpoint."""
+        bad = sorted(key for key, value in metrics.items() if not math.isfinite(value))
+        if bad:
+            self._diverged = True
+            where = f"; the last good checkpoint is {self.folder.resume_path}" if self.folder else ""
+            raise TrainingDiverged(
+                f"training diverged at step {self.step}: {', '.join(bad)} became {metrics[bad[0]]}{where}. "
+                f"Lower learning_rate (--set learning_rate=...) and start again, or resume from it with --resume")
 
     def _end_episode(self, elapsed: float) -> None:
         self.episode += 1
@@ -254,24 +265,15 @@ class OffPolicyTrainer:
         return {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "step": self.step, "seed": self.seed}
 
     def _write_run_info(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         info = {"algo": self.agent.algo, "env_id": self.env_id, "env_kwargs": self.env_kwargs, "seed": self.seed,
                 "total_steps": self.total_steps, "eval_freq": self.eval_freq, "eval_episodes": self.eval_episodes,
                 "checkpoint_freq": self.checkpoint_freq, "blas_threads": self.settings.blas_threads, "lanes": self.lanes,
                 "config": config_to_dict(self.agent.config), **self.run_info}
-        (self.run_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+        self.folder.write_info(info)
 
     def _write_metrics(self, row: dict[str, Any]) -> None:
-        if self.run_dir is None:
-            return
-        path = self.run_dir / "metrics.csv"
-        columns = list(METRIC_COLUMNS) + [m for m in getattr(self.agent, "metric_names", ())]
-        new = not path.exists()
-        with path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        if self.folder is not None:
+            self.folder.append_metrics(row, list(METRIC_COLUMNS) + list(self.agent.metric_names))
 
     def save_checkpoints(self, periodic: bool, final: bool = False) -> None:
         """Write the resumable state, and the policy-only periodic / final checkpoints."""
@@ -296,66 +298,67 @@ class OffPolicyTrainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, progress: bool = True, log: Callable[[str], None] | None = None,
-               on_eval: Callable[[OffPolicyTrainer, EvalResult], None] | None = None) -> OffPolicyTrainer:
-        """Rebuild a trainer from ``run_dir/checkpoints/resume.npz`` to continue where it stopped."""
+               on_eval: Callable[[OffPolicyTrainer, EvalResult], None] | None = None,
+               total_steps: int | None = None) -> OffPolicyTrainer:
+        """Rebuild a trainer from ``run_dir/checkpoints/resume.npz`` to continue where it stopped
+        (to ``total_steps``, when given: a run extended to more steps). A folder that cannot be
+        resumed is a one-line :class:`~agents.run_folder.RunFolderError`."""
         from . import ALGORITHMS
+        from .safety import registered_env_id
 
-        run_dir = Path(run_dir)
-        info_path, ckpt_path = run_dir / "run.json", run_dir / "checkpoints" / "resume.npz"
-        if not info_path.is_file() or not ckpt_path.is_file():
-            raise ValueError(f"{run_dir} is not a resumable run folder (needs run.json and checkpoints/resume.npz)")
-        info = json.loads(info_path.read_text())
-        arrays, meta = rlnn.load_arrays(ckpt_path)
-        if meta.get("kind") != "resume":
-            raise ValueError(f"{ckpt_path}: not a resume checkpoint")
-        agent_arrays = {k[len("agent:"):]: v for k, v in arrays.items() if k.startswith("agent:")}
-        replay_arrays = {k[len("replay:"):]: v for k, v in arrays.items() if k.startswith("replay:")}
-        agent = ALGORITHMS[meta["algo"]].from_state_dict(agent_arrays, meta["agent"])
-        names = {f.name for f in dataclasses.fields(RunSettings)} - {"run_dir", "progress", "run_info"}
-        settings = RunSettings(**{k: info[k] for k in names if k in info}, run_dir=run_dir, progress=progress,
-                               run_info={k: v for k, v in info.items() if k not in names | {"algo", "config"}})
-        trainer = cls(agent, info["env_id"], settings, log=log, on_eval=on_eval)
-        trainer.replay.load_state_dict(replay_arrays, meta["replay"])
-        t = meta["trainer"]
-        trainer.step, trainer.episode = int(t["step"]), int(t["episode"])
-        trainer.best_eval = t["best_eval"] if t["best_eval"] is not None else -math.inf
-        trainer.rng.bit_generator.state = t["rng"]
-        trainer.wall_time = float(t["wall_time"])
-        trainer.recent_returns.extend(t["recent_returns"])
-        trainer.last_metrics = dict(t["last_metrics"])
-        # Re-enter the episode in progress: same seed, same actions.
-        trainer.episode_seed = int(t["episode_seed"])
-        trainer.obs, _ = trainer.env.reset(seed=trainer.episode_seed)
-        for action in trainer.replay.last_actions(int(t["episode_length"])):
-            trainer.obs, *_ = trainer.env.step(action if action.ndim else action.item())
-        trainer.episode_return, trainer.episode_length = float(t["episode_return"]), int(t["episode_length"])
-        trainer._truncate_metrics()
+        folder = RunFolder(run_dir)
+        info = folder.read_info()
+        if not folder.resume_path.is_file():
+            raise RunFolderError(f"{folder.path} has no checkpoints/resume.npz to resume from")
+        try:
+            arrays, meta = rlnn.load_arrays(folder.resume_path)
+        except (OSError, ValueError) as exc:
+            raise RunFolderError(f"{folder.resume_path} cannot be read: {exc}") from None
+        algo = meta.get("algo")
+        if meta.get("kind") != "resume" or algo not in ALGORITHMS:
+            raise RunFolderError(f"{folder.resume_path} is not a resume checkpoint of a known algorithm")
+        if info.get("algo") != algo:
+            raise RunFolderError(f"{folder.path}: run.json records {info.get('algo')!r} but the resume checkpoint "
+                                 f"holds {algo!r}; the run folder is damaged")
+        try:
+            env_id = registered_env_id(info.get("env_id"), str(folder.info_path))
+            agent = ALGORITHMS[algo].from_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("agent:")},
+                                                     meta["agent"])
+            names = {f.name for f in dataclasses.fields(RunSettings)} - {"run_dir", "progress", "run_info", "overwrite"}
+            settings = RunSettings(**{k: info[k] for k in names if k in info}, run_dir=folder.path, progress=progress,
+                                   run_info={k: v for k, v in info.items() if k not in names | {"algo", "config"}})
+            t = meta["trainer"]
+            if total_steps is not None:
+                if total_steps < int(t["step"]):
+                    raise RunFolderError(f"{folder.path} is already at step {t['step']}; --steps {total_steps} "
+                                         f"would not extend it")
+                settings.total_steps = int(total_steps)
+            trainer = cls(agent, env_id, settings, log=log, on_eval=on_eval)
+            trainer.replay.load_state_dict({k[7:]: v for k, v in arrays.items() if k.startswith("replay:")},
+                                           meta["replay"])
+            trainer._restore(t)
+        except RunFolderError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise RunFolderError(f"{folder.resume_path} does not match its run ({type(exc).__name__}: {exc}); "
+                                 f"the run folder is damaged") from None
+        if total_steps is not None and total_steps != info.get("total_steps"):
+            trainer._write_run_info()      # run.json says how far the run now goes
+        folder.truncate_metrics(trainer.step)
         return trainer
 
-    def _truncate_metrics(self) -> None:
-        """Drop metric rows logged after the checkpoint (they will be produced again)."""
-        path = self.run_dir / "metrics.csv"
-        if not path.exists():
-            return
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-            header = rows[0].keys() if rows else None
-        if header is None:
-            return
-        kept = [r for r in rows if int(r["step"]) <= self.step]
-        with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(header))
-            writer.writeheader()
-            writer.writerows(kept)
-
-
-def resolve_lanes(agent: Any, lanes: int | str) -> tuple[int, str]:
-    """``(processes, why)`` for a ``lanes`` setting: "auto" picks from the update's size and
-    the machine's cores (:func:`agents.parallel.choose_lanes`); a number is taken as it is."""
-    if lanes == "auto":
-        chosen = choose_lanes(agent)
-        return chosen, f"auto: {update_macs(agent) / 1e6:.1f}M multiply-adds per update, {available_cores()} core(s)"
-    lanes = int(lanes)
-    if lanes > 1 and not fork_available():
-        raise ValueError(f"lanes={lanes} splits rows over forked processes, which needs Linux; use lanes=1")
-    return lanes, "as set"
+    def _restore(self, t: dict[str, Any]) -> None:
+        """The loop's counters from a resume checkpoint, and the episode in progress re-entered:
+        the same reset seed, the same actions (the last ones in the replay memory)."""
+        self._resumed = True
+        self.step, self.episode = int(t["step"]), int(t["episode"])
+        self.best_eval = t["best_eval"] if t["best_eval"] is not None else -math.inf
+        self.rng.bit_generator.state = t["rng"]
+        self.wall_time = float(t["wall_time"])
+        self.recent_returns.extend(t["recent_returns"])
+        self.last_metrics = dict(t["last_metrics"])
+        self.episode_seed = int(t["episode_seed"])
+        self.obs, _ = self.env.reset(seed=self.episode_seed)
+        for action in self.replay.last_actions(int(t["episode_length"])):
+            self.obs, *_ = self.env.step(action if action.ndim else action.item())
+        self.episode_return, self.episode_length = float(t["episode_return"]), int(t["episode_length"])

@@ -247,3 +247,15 @@ def choose_lanes(agent: Any, cores: int | None = None) -> int:
 
 def make_reducer(lanes: int) -> Serial | RowSplit:
     return SERIAL if lanes == 1 else RowSplit(lanes)
+
+
+def resolve_lanes(agent: Any, lanes: int | str) -> tuple[int, str]:
+    """``(processes, why)`` for a ``lanes`` setting: "auto" picks from the update's size and
+    the machine's cores (:func:`agents.parallel.choose_lanes`); a number is taken as it is."""
+    if lanes == "auto":
+        chosen = choose_lanes(agent)
+        return chosen, f"auto: {update_macs(agent) / 1e6:.1f}M multiply-adds per update, {available_cores()} core(s)"
+    lanes = int(lanes)
+    if lanes > 1 and not fork_available():
+        raise ValueError(f"lanes={lanes} splits rows over forked processes, which needs Linux; use lanes=1")
+    return lanes, "as set"
