@@ -1,203 +1,253 @@
-"""The ``rlnn`` command: train, evaluate, render and plot agents; run the supervised demos.
+"""The ``rlnn`` command: train, evaluate, render and plot agents; run the supervised demos and sweeps.
 
     rlnn train dqn CartPole-v1 --seed 0 --out runs/cartpole
     rlnn eval runs/cartpole --episodes 20 --json
+
+This module only reads flags and words errors: the work is done by :mod:`experiments.configs`
+(merged settings), :mod:`experiments.training`, :mod:`experiments.sweep` and :mod:`agents`. A
+mistake a user can make is one line ``rlnn: error: ...`` on stderr and exit code 2; anything
+else is one line naming an internal error and exit code 1. ``--debug`` (anywhere on the line)
+or ``RLNN_DEBUG=1`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from experiments.errors import UsageError, describe_os_error, escaped
+
 SUBCOMMANDS = ("train", "eval", "render", "plot", "demo", "sweep")
+DEBUG_ENV = "RLNN_DEBUG"
+MAX_MESSAGE = 1000
 
 
-def _fail(message: str) -> None:
-    print(f"rlnn: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+def log(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
-def _parse_sets(pairs: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            _fail(f"--set expects key=value, got {pair!r}")
-        key, raw = pair.split("=", 1)
+# -- arguments --------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors one line (no usage block) raised as :class:`UsageError`."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _whole(minimum: int) -> Callable[[str], int]:
+    what = "a positive whole number" if minimum == 1 else f"a whole number >= {minimum}"
+
+    def parse(text: str) -> int:
         try:
-            values[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            values[key.strip()] = raw
-    return values
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
 
 
+POSITIVE, NON_NEGATIVE = _whole(1), _whole(0)
+
+
+def _auto_or_positive(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return POSITIVE(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive whole number, got {text!r}") from None
+
+
+def _layers(args: argparse.Namespace) -> list[Any]:
+    """The user's settings over the tuned file, lowest first: ``--config``, ``--set``, then the
+    budget flags."""
+    from experiments.configs import Layer
+
+    layers = [Layer.from_file(args.config)] if args.config else []
+    if args.set:
+        layers.append(Layer.from_sets(args.set))
+    for flag, key in (("--steps", "steps"), ("--eval-freq", "eval_freq"), ("--checkpoint-freq", "checkpoint_freq")):
+        value = getattr(args, key)
+        if value is not None:
+            layers.append(Layer(flag, run={"total_steps" if key == "steps" else key: value}))
+    return layers
+
+
+# -- train ------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.seeds:
+        return _train_seeds(args)
+    if args.resume:
+        return _resume(args)
+    if args.algo is None or args.env_id is None:
+        raise UsageError("train needs ALGO and ENV_ID (or --resume DIR)")
+    from agents.config import config_to_dict
+    from experiments.configs import merge_config
+    from experiments.training import check_run_folder, make_agent, new_trainer, run_settings
+
+    merged = merge_config(args.algo, args.env_id, _layers(args), tuned=not args.no_tuned)
+    seed = 0 if args.seed is None else args.seed
+    agent = make_agent(args.algo, args.env_id, merged.hyperparameters, merged.env_kwargs, seed)
+    slug = re.sub(r"[^\w.\-]", "_", args.env_id)[:60]
+    out = Path(args.out) if args.out else Path("runs") / f"{args.algo}_{slug}_s{seed}_{time.strftime('%Y%m%d-%H%M%S')}"
+    settings = run_settings(merged, seed=seed, run_dir=out, progress=not args.quiet, blas_threads=args.blas_threads,
+                            lanes=args.lanes, overwrite=args.overwrite, run_info={"command": args.command_line})
+    trainer = new_trainer(agent, args.env_id, settings, log=log)   # touches no file yet
+    check_run_folder(out, args.overwrite)
+    for line in merged.describe(config_to_dict(agent.config)):
+        log(line)
+    if agent.config.learning_starts >= merged.total_steps:
+        log(f"rlnn: warning: learning_starts ({agent.config.learning_starts}) is not below the run's "
+            f"{merged.total_steps} steps, so no update will be made; lower it with --set learning_starts=N")
+    return _run(trainer, args)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from agents.loop import OffPolicyTrainer
+
+    fixed = [flag for flag, value in (("--config", args.config), ("--set", args.set), ("--no-tuned", args.no_tuned),
+                                      ("--overwrite", args.overwrite), ("--eval-freq", args.eval_freq),
+                                      ("--checkpoint-freq", args.checkpoint_freq)) if value]
+    if fixed:
+        raise UsageError(f"--resume continues a run with the settings it recorded; {', '.join(fixed)} cannot "
+                         f"change them (--steps N can extend it)")
+    trainer = OffPolicyTrainer.resume(args.resume, progress=not args.quiet, log=log, total_steps=args.steps)
+    return _run(trainer, args)
+
+
+def _run(trainer: Any, args: argparse.Namespace) -> int:
+    """Train, then the curve and GIF; the summary on stdout. A full disk or an unwritable file
+    mid-run is one line saying how to continue."""
+    from experiments.training import finish_run
+
+    try:
+        summary = trainer.run()
+        finish_run(trainer, gif=not args.no_gif, log=log)
+    except OSError as exc:
+        raise UsageError(f"{describe_os_error(exc)}; then continue with rlnn train --resume {trainer.run_dir}") from exc
+    print(json.dumps(summary))
+    if summary["interrupted"]:
+        log(f"rlnn: interrupted at step {summary['steps']}; continue with rlnn train --resume {trainer.run_dir}")
+        return 130
+    return 0
+
+
+def _train_seeds(args: argparse.Namespace) -> int:
+    """``rlnn train ALGO ENV --seeds 0-4``: the same run over seeds on Ray Tune, then a plot of
+    mean and spread and a summary table."""
+    from experiments.sweep import check_spec, default_out, parse_seeds, require_ray, run_sweep, seeds_spec
+
+    if args.lanes != "auto" and args.lanes > 1:
+        raise UsageError("--lanes does not combine with --seeds: each trial already has a core of its own")
+    require_ray("rlnn train --seeds")
+    if args.algo is None or args.env_id is None:
+        raise UsageError("train --seeds needs ALGO and ENV_ID")
+    spec = seeds_spec(args.algo, args.env_id, parse_seeds(args.seeds), _layers(args), tuned=not args.no_tuned)
+    check_spec(spec)
+    # --resume DIR names the folder of an interrupted --seeds run, as it does for a single run.
+    out = Path(args.resume or args.out or default_out(spec.name))
+    return run_sweep(spec, out, address=args.address, workers=args.workers, resume=bool(args.resume),
+                     quiet=args.quiet,
+                     resume_command=f"rlnn train {args.algo} {args.env_id} --seeds {args.seeds} --resume OUT")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from experiments.sweep import check_spec, load_spec, require_ray, run_sweep
+
+    require_ray("rlnn sweep")
+    spec = load_spec(args.spec)
+    check_spec(spec)
+    out = Path(args.out) if args.out else Path("runs") / "sweeps" / spec.name
+    return run_sweep(spec, out, address=args.address, workers=args.workers, storage=args.storage,
+                     resume=args.resume, quiet=args.quiet,
+                     resume_command=f"rlnn sweep {args.spec} --out OUT --resume"
+                                    + (f" --address {args.address}" if args.address else ""))
+
+
+# -- using a checkpoint -----------------------------------------------------------------------
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A run folder means its final (else best) checkpoint; a file is used as is."""
+    """A run folder means its final (else best, else latest periodic) checkpoint; a file is used as is."""
     path = Path(path)
     if path.is_dir():
         for name in ("final.npz", "best.npz"):
             if (path / name).is_file():
                 return path / name
-        candidates = sorted((path / "checkpoints").glob("step_*.npz"), key=lambda p: int(p.stem.split("_")[1]))
-        if candidates:
-            return candidates[-1]
-        _fail(f"{path} holds no checkpoint (final.npz, best.npz or checkpoints/step_*.npz)")
+        steps = [p for p in (path / "checkpoints").glob("step_*.npz") if p.stem[5:].isdigit()]
+        if steps:
+            return max(steps, key=lambda p: int(p.stem[5:]))
+        raise UsageError(f"{path} holds no checkpoint (final.npz, best.npz or checkpoints/step_*.npz)")
     if not path.is_file():
-        _fail(f"no such checkpoint or run folder: {path}")
+        raise UsageError(f"no such checkpoint or run folder: {path}")
     return path
 
 
-def _make_env(env_id: str, **kwargs: Any):
-    import os
-
-    import gymnasium as gym
-
-    # pygame-based renderers otherwise look for an audio device and, for off-screen frames, a
-    # display, and complain on headless machines.
-    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-    if kwargs.get("render_mode") == "rgb_array":
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    import envs  # noqa: F401  (registers rlnn/Walker-v0 and rlnn/WalkerRough-v0)
-    try:
-        return gym.make(env_id, **kwargs)
-    except gym.error.Error as exc:
-        _fail(f"cannot make environment {env_id!r}: {exc}")
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    import agents
-    import envs  # noqa: F401
-    from agents.config import config_from_dict
-    from agents.loop import OffPolicyTrainer
-    from experiments.configs import load_config_file, tuned_config
-
-    log = lambda msg: print(msg, file=sys.stderr)
-    if args.seeds:
-        if args.lanes > 1:
-            _fail("--lanes does not combine with --seeds: each trial already has a core of its own")
-        from experiments.sweep import cmd_train_seeds
-        return cmd_train_seeds(args)
-    if args.resume:
-        trainer = OffPolicyTrainer.resume(args.resume, progress=not args.quiet, log=log)
-        summary = trainer.run()
-        _finish_run(trainer, args)
-        print(json.dumps(summary))
-        return 0
-    if args.algo is None or args.env_id is None:
-        _fail("train needs ALGO and ENV_ID (or --resume DIR)")
-    if args.algo not in agents.ALGORITHMS:
-        _fail(f"unknown algorithm {args.algo!r}; accepted: {', '.join(sorted(agents.ALGORITHMS))}")
-    file_config = load_config_file(args.config) if args.config else tuned_config(args.algo, args.env_id)
-    file_config = file_config or {}
-    hyper = dict(file_config.get("hyperparameters", {}))
-    hyper.update(_parse_sets(args.set or []))
-    agent_cls = agents.ALGORITHMS[args.algo]
-    try:
-        config = config_from_dict(agent_cls.Config, hyper)
-    except ValueError as exc:
-        _fail(str(exc))
-    env_kwargs = dict(file_config.get("env_kwargs", {}))
-    env = _make_env(args.env_id, **env_kwargs)
-    try:
-        agent = agent_cls(env.observation_space, env.action_space, config, seed=args.seed)
-    except ValueError as exc:
-        _fail(str(exc))
-    env.close()
-    total = args.steps if args.steps is not None else int(file_config.get("total_steps", 100_000))
-    eval_freq = args.eval_freq if args.eval_freq is not None else int(file_config.get("eval_freq", max(total // 10, 1)))
-    out = Path(args.out) if args.out else Path("runs") / f"{args.algo}_{args.env_id.replace('/', '_')}_s{args.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
-    if (out / "run.json").exists():
-        _fail(f"{out} already holds a run; pick another --out or continue it with --resume {out}")
-    try:
-        trainer = OffPolicyTrainer(agent, args.env_id, total, args.seed, env_kwargs=env_kwargs, run_dir=out,
-                                   eval_freq=eval_freq, eval_episodes=int(file_config.get("eval_episodes", 10)),
-                                   checkpoint_freq=args.checkpoint_freq or max(total // 5, 1),
-                                   progress=not args.quiet, log=log, blas_threads=_threads(args.blas_threads),
-                                   lanes=args.lanes,
-                                   run_info={"command": " ".join(["rlnn", *sys.argv[1:]]),
-                                             "config_source": str(args.config or file_config.get("source", "defaults"))})
-    except ValueError as exc:  # e.g. lanes for an agent without any
-        _fail(str(exc))
-    summary = trainer.run()
-    _finish_run(trainer, args)
-    print(json.dumps(summary))
-    return 0
-
-
-def _positive_int(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
-    return int(value)
-
-
-def _threads(value: str) -> int | str:
-    if value == "auto":
-        return value
-    if not value.isdigit() or int(value) < 1:
-        _fail(f"--blas-threads takes a positive number or 'auto', got {value!r}")
-    return int(value)
-
-
-def _finish_run(trainer: Any, args: argparse.Namespace) -> None:
-    """After training: the learning-curve PNG and, when the env renders, a GIF of one episode."""
-    if trainer.summary()["interrupted"]:
-        return
-    from agents.plots import plot_runs
-    plot_runs([trainer.run_dir], trainer.run_dir / "curve.png")
-    if not getattr(args, "no_gif", False):
-        from agents.rendering import record_gif
-        try:
-            env = _make_env(trainer.env_id, render_mode="rgb_array", **trainer.env_kwargs)
-            record_gif(lambda o: trainer.agent.act(o, deterministic=True), env, trainer.run_dir / "episode.gif")
-        except Exception as exc:  # noqa: BLE001  (a GIF is a bonus: an env that cannot render still trained)
-            print(f"rlnn: no GIF ({type(exc).__name__}: {exc})", file=sys.stderr)
-
-
 def _load_checkpoint(path_arg: str, env_override: str | None) -> tuple[Path, Any, dict[str, Any], str]:
-    """``(checkpoint path, agent, metadata, env id)`` for a checkpoint file or run folder."""
+    """``(checkpoint path, agent, metadata, env id)``. An env id read from the file must be a
+    plain registered one (an id naming a module would import it); one typed with --env may not."""
     from agents.checkpoint import load_agent
+    from agents.safety import registered_env_id
 
     path = resolve_checkpoint(path_arg)
     try:
         agent, meta = load_agent(path)
+        if env_override:
+            return path, agent, meta, env_override
+        if "env_id" not in meta:
+            raise UsageError(f"{path} does not record its environment; pass --env ENV_ID")
+        return path, agent, meta, registered_env_id(meta["env_id"], str(path))
+    except UsageError:
+        raise
     except ValueError as exc:
-        _fail(str(exc))
-    env_id = env_override or meta.get("env_id")
-    if not env_id:
-        _fail(f"{path} does not record its environment; pass --env ENV_ID")
-    return path, agent, meta, env_id
+        raise UsageError(str(exc)) from exc
+
+
+def _checkpoint_env(agent: Any, meta: dict[str, Any], env_id: str, **kwargs: Any) -> Any:
+    from experiments.training import check_spaces, make_env
+
+    env = make_env(env_id, **meta.get("env_kwargs", {}), **kwargs)
+    check_spaces(agent, env, env_id)
+    return env
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from agents.evaluation import EVAL_SEED_OFFSET, evaluate
+    from agents.safety import shown
 
     path, agent, meta, env_id = _load_checkpoint(args.path, args.env)
-    env = _make_env(env_id, **meta.get("env_kwargs", {}))
+    env = _checkpoint_env(agent, meta, env_id)
     seed = EVAL_SEED_OFFSET if args.seed is None else args.seed
     result = evaluate(lambda o: agent.act(o, deterministic=True), env, args.episodes, seed=seed)
     if args.json:
         print(json.dumps({"checkpoint": str(path), "env_id": env_id, "seed": seed, **result.to_json()}))
     else:
-        print(f"{path} on {env_id}: mean return {result.mean_return:.2f} ± {result.std_return:.2f} "
+        print(f"{path} on {shown(env_id)}: mean return {result.mean_return:.2f} ± {result.std_return:.2f} "
               f"over {args.episodes} episodes (seeds {seed}..{seed + args.episodes - 1})")
         print("returns: " + ", ".join(f"{r:.1f}" for r in result.returns))
         for key, value in result.info_means().items():
-            print(f"mean info[{key!r}]: {value:.3f}")
+            print(f"mean info[{shown(key)}]: {value:.3f}")
     return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     from agents.evaluation import EVAL_SEED_OFFSET
-    from agents.rendering import record_frames, save_gif, save_mp4
+    from experiments.rendering import record_frames, save_gif, save_mp4
 
     path, agent, meta, env_id = _load_checkpoint(args.checkpoint, args.env)
     seed = EVAL_SEED_OFFSET if args.seed is None else args.seed
-    policy = lambda o: agent.act(o, deterministic=True)
+    policy = lambda o: agent.act(o, deterministic=True)  # noqa: E731
     if args.window:
-        env = _make_env(env_id, render_mode="human", **meta.get("env_kwargs", {}))
+        env = _checkpoint_env(agent, meta, env_id, render_mode="human")
         for i in range(args.episodes):
             _, total = record_frames(policy, env, seed=seed + i, max_steps=args.max_steps)
             print(f"episode {i}: return {total:.2f}")
@@ -205,8 +255,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.out or path.with_suffix(".gif"))
     if out.suffix not in (".gif", ".mp4"):
-        _fail(f"--out must end in .gif or .mp4, got {out.name}")
-    env = _make_env(env_id, render_mode="rgb_array", **meta.get("env_kwargs", {}))
+        raise UsageError(f"--out must end in .gif or .mp4, got {out.name}")
+    env = _checkpoint_env(agent, meta, env_id, render_mode="rgb_array")
     frames, totals = [], []
     for i in range(args.episodes):
         episode_frames, total = record_frames(policy, env, seed=seed + i, max_steps=args.max_steps,
@@ -220,17 +270,17 @@ def cmd_render(args: argparse.Namespace) -> int:
         else:
             save_mp4(frames, out, fps=fps)
     except (ImportError, ValueError) as exc:
-        _fail(str(exc))
+        raise UsageError(str(exc)) from exc
     print(f"wrote {out} ({len(frames)} frames; returns {', '.join(f'{t:.1f}' for t in totals)})")
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from agents.plots import find_runs, plot_runs
+    from experiments.plots import find_runs, plot_runs
 
     runs = find_runs(args.runs)
     if not runs:
-        _fail(f"no run folders (with metrics.csv) in {' '.join(args.runs)}")
+        raise UsageError(f"no run folders (with metrics.csv) in {' '.join(args.runs)}")
     out = Path(args.out or Path(args.runs[0]) / "curves.png")
     plot_runs(runs, out)
     print(f"wrote {out} ({len(runs)} run(s))")
@@ -245,82 +295,141 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- the parser -------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rlnn", description="Reinforcement learning on a from-scratch numpy network.")
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help=f"show the traceback of an error (also: {DEBUG_ENV}=1)")
+    parser = _Parser(prog="rlnn", description="Reinforcement learning on a from-scratch numpy network.")
+    parser.add_argument("--debug", action="store_true", default=False,
+                        help=f"show the traceback of an error (also: {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}")
 
-    train = sub.add_parser("train", help="train an agent (tuned hyperparameters when they exist)")
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, parents=[common])
+        command.set_defaults(func=func)
+        return command
+
+    train = add("train", cmd_train, "train an agent (tuned hyperparameters when they exist)")
     train.add_argument("algo", nargs="?", help="dqn, sac, td3 or ddpg")
-    train.add_argument("env_id", nargs="?", help="any registered Gymnasium id, e.g. CartPole-v1, rlnn/Walker-v0")
-    train.add_argument("--config", help="a JSON config file (default: experiments/configs/ALGO/ENV_ID.json)")
-    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a hyperparameter")
-    train.add_argument("--steps", type=int, help="total env steps")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("env_id", nargs="?", help="a registered Gymnasium id (CartPole-v1, rlnn/Walker-v0), or "
+                                                 "module:Env-v0 to import the module that registers it")
+    train.add_argument("--config", metavar="FILE", help="a JSON config file, layered on the tuned one "
+                                        "(experiments/configs/ALGO/ENV_ID.json)")
+    train.add_argument("--no-tuned", action="store_true", help="leave out the tuned config file")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="set a hyperparameter (over --config)")
+    train.add_argument("--steps", type=POSITIVE, metavar="N",
+                       help="total env steps (with --resume: extend the run to this many)")
+    train.add_argument("--seed", type=NON_NEGATIVE, metavar="S", help="seed of the whole run (default 0)")
     train.add_argument("--seeds", metavar="A-B", help="one run per seed in A..B (or a comma list) on Ray Tune, "
                                                           "then a plot and a summary table")
-    train.add_argument("--workers", type=int, help="with --seeds: trials run at once (default: CPU count)")
+    train.add_argument("--workers", type=POSITIVE, metavar="N",
+                       help="with --seeds: trials run at once (default: CPU count)")
     train.add_argument("--address", help="with --seeds: join a Ray cluster ('auto' or host:port)")
-    train.add_argument("--out", help="run folder (default runs/ALGO_ENV_sSEED_TIME)")
-    train.add_argument("--eval-freq", type=int, help="env steps between evaluations")
-    train.add_argument("--checkpoint-freq", type=int, help="env steps between checkpoints")
+    train.add_argument("--out", metavar="DIR", help="run folder (default runs/ALGO_ENV_sSEED_TIME)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="start afresh in an --out folder that is not empty (the old run's files are removed)")
+    train.add_argument("--eval-freq", type=NON_NEGATIVE, metavar="N", help="env steps between evaluations (0: none)")
+    train.add_argument("--checkpoint-freq", type=NON_NEGATIVE, metavar="N",
+                       help="env steps between checkpoints (0: none)")
     train.add_argument("--resume", metavar="DIR", help="continue an interrupted run")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--blas-threads", default="auto",
-                       help="BLAS threads for the updates: a number, or 'auto' (2 for large updates, else 1)")
-    train.add_argument("--lanes", type=_positive_int, default=1,
-                       help="cores for work that can run side by side (SAC/TD3: the twin critics on two threads; "
-                            "DQN: each batch's rows split over two processes, Linux); BLAS then uses 1 thread "
-                            "per lane")
+    train.add_argument("--blas-threads", type=_auto_or_positive, default="auto", metavar="N|auto",
+                       help="BLAS threads per process for the updates: a number, or 'auto' (default) to let the "
+                            "trainer choose")
+    train.add_argument("--lanes", type=_auto_or_positive, default="auto", metavar="N|auto",
+                       help="processes that split each batch's rows (Linux), BLAS then running one thread per "
+                            "process; 'auto' (default) picks from the update's size and the machine's cores. "
+                            "Recorded in run.json and reused by --resume")
     train.add_argument("--no-gif", action="store_true", help="skip the GIF of an episode at the end")
-    train.set_defaults(func=cmd_train)
 
-    ev = sub.add_parser("eval", help="evaluate a checkpoint or run folder")
+    ev = add("eval", cmd_eval, "evaluate a checkpoint or run folder")
     ev.add_argument("path")
-    ev.add_argument("--episodes", type=int, default=10)
-    ev.add_argument("--seed", type=int, help="seed of the first episode (default: the evaluation seed range)")
+    ev.add_argument("--episodes", type=POSITIVE, default=10, metavar="N")
+    ev.add_argument("--seed", type=NON_NEGATIVE, metavar="S",
+                    help="seed of the first episode (default: the evaluation seed range)")
     ev.add_argument("--env", help="override the environment id")
     ev.add_argument("--json", action="store_true")
-    ev.set_defaults(func=cmd_eval)
 
-    render = sub.add_parser("render", help="render episodes of a checkpoint to a GIF/MP4 or a window")
+    render = add("render", cmd_render, "render episodes of a checkpoint to a GIF/MP4 or a window")
     render.add_argument("checkpoint", help="a checkpoint file or run folder")
     render.add_argument("--out", help="FILE.gif or FILE.mp4 (default: next to the checkpoint)")
-    render.add_argument("--episodes", type=int, default=1)
-    render.add_argument("--seed", type=int)
-    render.add_argument("--max-steps", type=int, default=2000)
+    render.add_argument("--episodes", type=POSITIVE, default=1, metavar="N")
+    render.add_argument("--seed", type=NON_NEGATIVE, metavar="S")
+    render.add_argument("--max-steps", type=POSITIVE, default=2000, metavar="N")
     render.add_argument("--env", help="override the environment id")
     render.add_argument("--window", action="store_true", help="a live pygame window instead of a file")
-    render.set_defaults(func=cmd_render)
 
-    plot = sub.add_parser("plot", help="learning curves of run folders (mean and spread across seeds)")
+    plot = add("plot", cmd_plot, "learning curves of run folders (mean and spread across seeds)")
     plot.add_argument("runs", nargs="+", help="run folders, or folders holding run folders")
     plot.add_argument("--out", help="PNG path (default: RUN_DIR/curves.png)")
-    plot.set_defaults(func=cmd_plot)
 
-    demo = sub.add_parser("demo", help="the supervised demos of the seed documents (PNG/GIF)")
+    demo = add("demo", cmd_demo, "the supervised demos of the seed documents (PNG/GIF)")
     demo.add_argument("--out", default="docs/supervised")
     demo.add_argument("--quick", action="store_true", help="smaller budgets, for a smoke test")
-    demo.set_defaults(func=cmd_demo)
 
-    sweep = sub.add_parser("sweep", help="hyperparameter search / many seeds on Ray Tune (extra 'ray')")
+    sweep = add("sweep", cmd_sweep, "hyperparameter search / many seeds on Ray Tune (extra 'ray')")
     sweep.add_argument("spec", help="a sweep spec (TOML)")
     sweep.add_argument("--address", help="join an existing Ray cluster ('auto' or host:port); default: start locally")
-    sweep.add_argument("--workers", type=int, help="trials run at once (default: CPU count)")
+    sweep.add_argument("--workers", type=POSITIVE, metavar="N", help="trials run at once (default: CPU count)")
     sweep.add_argument("--out", help="sweep folder (default: runs/sweeps/NAME)")
     sweep.add_argument("--storage", help="storage path shared by all nodes (multi-node clusters need one)")
     sweep.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out")
     sweep.add_argument("--quiet", action="store_true")
-    sweep.set_defaults(func=lambda a: __import__("experiments.sweep", fromlist=["cmd_sweep"]).cmd_sweep(a))
     return parser
 
 
+# -- errors -----------------------------------------------------------------------------------
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """What a user causes and can fix: a bad flag, file, id or setting, a run folder in the way,
+    a run that diverged. (Imported lazily: ``rlnn --help`` need not load the agents.)"""
+    from agents.loop import TrainingDiverged
+    from agents.run_folder import RunFolderError
+
+    return UsageError, RunFolderError, TrainingDiverged
+
+
+def one_line(text: str) -> str:
+    """A message as one line: line breaks folded, other control characters escaped, cut."""
+    text = " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 1] + "…"
+
+
+def explain(exc: BaseException) -> tuple[int, str]:
+    """``(exit code, one-line message)`` for an exception that reached the top."""
+    if isinstance(exc, _expected_errors()):
+        return 2, one_line(str(exc) or type(exc).__name__)
+    if isinstance(exc, OSError):
+        return 2, one_line(describe_os_error(exc))
+    return 1, (f"internal error: {type(exc).__name__}: {escaped(str(exc).strip(), 300)} "
+               f"(run with --debug for the traceback)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    return args.func(args)
+    """The ``rlnn`` console script; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        debug = debug or args.debug
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return 2
+        args.command_line = shlex.join(["rlnn", *argv])
+        return args.func(args)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        log("rlnn: interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001  (the one place that turns every error into one line)
+        if debug:
+            raise
+        code, message = explain(exc)
+        log(f"rlnn: error: {message}")
+        return code
 
 
 if __name__ == "__main__":

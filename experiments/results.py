@@ -15,26 +15,55 @@ import argparse
 import csv
 import json
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
 
 def evaluate_run(run_dir: Path, episodes: int) -> dict[str, Any]:
+    """Evaluate one run folder. ``run.json`` is read as untrusted (its env id must be a plain,
+    registered Gymnasium id: one of the form ``module:Env`` would import ``module``); a missing
+    or malformed file is a one-line ``ValueError`` naming it."""
     import gymnasium as gym
 
-    import envs  # noqa: F401  (registers the walker ids)
     from agents.checkpoint import load_agent
     from agents.evaluation import evaluate
+    from agents.safety import registered_env_id, shown
 
-    info = json.loads((run_dir / "run.json").read_text())
+    info_path = run_dir / "run.json"
+    try:
+        info = json.loads(info_path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{info_path}: cannot read it ({exc.__class__.__name__}: {exc})") from None
+    except (ValueError, RecursionError):
+        raise ValueError(f"{info_path}: not valid JSON") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{info_path}: must hold a JSON object")  # noqa: TRY004
+    env_id = registered_env_id(info.get("env_id"), str(info_path))
+    env_kwargs = info.get("env_kwargs", {})
+    if not isinstance(env_kwargs, dict):
+        raise ValueError(f"{info_path}: env_kwargs must be a JSON object, got {shown(env_kwargs)}")
+    for key, kind in (("algo", str), ("seed", int), ("total_steps", int)):
+        if not isinstance(info.get(key), kind) or isinstance(info.get(key), bool):
+            raise ValueError(f"{info_path}: needs {key!r} as a {kind.__name__}, got {shown(info.get(key))}")
     agent, meta = load_agent(run_dir / "final.npz")
-    env = gym.make(info["env_id"], **info.get("env_kwargs", {}))
+    try:
+        env = gym.make(env_id, **env_kwargs)
+    except (TypeError, ValueError, gym.error.Error) as exc:
+        raise ValueError(f"{info_path}: cannot make {shown(env_id)} with its env_kwargs: {exc}") from None
     result = evaluate(lambda o: agent.act(o, deterministic=True), env, episodes)
-    with (run_dir / "metrics.csv").open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {"run": str(run_dir), "algo": info["algo"], "env_id": info["env_id"], "seed": info["seed"],
-            "steps": int(meta.get("step", info["total_steps"])), "wall_time_s": float(rows[-1]["time"]),
-            **result.to_json()}
+    metrics = run_dir / "metrics.csv"
+    try:
+        with metrics.open(newline="") as f:
+            times = [row.get("time") for row in csv.DictReader(f)]
+        wall_time = float(next(t for t in reversed(times) if t not in (None, "")))
+    except (OSError, ValueError, StopIteration, csv.Error):
+        raise ValueError(f"{metrics}: missing, or without a readable time in its rows") from None
+    steps = meta.get("step", info["total_steps"])
+    if not isinstance(steps, int) or isinstance(steps, bool):
+        raise ValueError(f"{run_dir / 'final.npz'}: its step must be an integer, got {shown(steps)}")
+    return {"run": str(run_dir), "algo": info["algo"], "env_id": env_id, "seed": info["seed"],
+            "steps": steps, "wall_time_s": wall_time, **result.to_json()}
 
 
 def summarise(rows: list[dict[str, Any]], episodes: int) -> str:
@@ -61,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    rows = [evaluate_run(run, args.episodes) for run in args.runs]
+    try:
+        rows = [evaluate_run(run, args.episodes) for run in args.runs]
+    except (ValueError, OSError) as exc:   # a bad run folder: one line, not a traceback
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else exc!r}", file=sys.stderr)
+        return 2
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     print(summarise(rows, args.episodes))

@@ -252,7 +252,7 @@ def spawn(lib: str, task: str, seed: int, setting: str, steps: int, warm: float 
 # -- the whole comparison -------------------------------------------------------------------------
 
 def network_benchmark(budget: float) -> tuple[str, dict[str, Any]]:
-    """Run ``experiments.bench_nn`` in a subprocess; its Markdown report and its JSON figures."""
+    """Run ``experiments.benchmarks.bench_nn`` in a subprocess; its Markdown report and its JSON figures."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -376,7 +376,8 @@ def markdown(rows: list[dict[str, Any]], peaks: dict[int, float]) -> str:
 
 LOAD_TASKS = ("sac-pendulum", "td3-pendulum")
 LOAD_STEPS, LOAD_LEARNING_STARTS = 3000, 500
-LOAD_SETTINGS = {"rlnn": ("default", "1", "2", "2L"), "sb3": ("default", "1", "2")}
+# PyTorch's default on a 2-core machine is 2 threads, so SB3's "2" would repeat its "default".
+LOAD_SETTINGS = {"rlnn": ("default", "1", "2", "2L"), "sb3": ("default", "1")}
 
 
 def busy_process() -> Any:

@@ -339,7 +339,7 @@ def actor_critic_bound(task: str, calls: int) -> None:
 
 
 def peak_gflops(threads: int) -> float:
-    from experiments.bench_nn import matmul_peak_gflops
+    from experiments.benchmarks.bench_nn import matmul_peak_gflops
     return matmul_peak_gflops(threads=threads)
 
 

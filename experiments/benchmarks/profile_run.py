@@ -24,7 +24,7 @@ def profile(task: str, steps: int, threads: int, lanes: int, top: int) -> str:
     import gymnasium as gym
 
     import agents
-    from agents.loop import OffPolicyTrainer
+    from agents.loop import OffPolicyTrainer, RunSettings
     from experiments.benchmarks.compare_sb3 import TASKS, zoo_hyperparameters
 
     spec = TASKS[task]
@@ -32,7 +32,8 @@ def profile(task: str, steps: int, threads: int, lanes: int, top: int) -> str:
     env = gym.make(spec["env_id"])
     agent = agents.ALGORITHMS[spec["algo"]](env.observation_space, env.action_space, hp, seed=0)
     total = hp["learning_starts"] + steps
-    trainer = OffPolicyTrainer(agent, spec["env_id"], total, 0, progress=False, blas_threads=threads, lanes=lanes)
+    trainer = OffPolicyTrainer(agent, spec["env_id"], RunSettings(total, 0, progress=False, blas_threads=threads,
+                                                                  lanes=lanes))
     trainer.run(stop_at=hp["learning_starts"])       # fill the replay memory unprofiled
     updates_before = agent.n_updates
     profiler = cProfile.Profile()

@@ -7,10 +7,9 @@ the time per gradient update on synthetic minibatches of
 
 * ``1 thread``: the whole batch, BLAS at one thread;
 * ``2 BLAS threads``: the whole batch, BLAS at two threads (numpy's own parallelism);
-* ``2 lanes``: the whole batch through the agent's two lanes, the setting ``2L`` of the
-  benchmark: on Linux each batch's rows split over this process and a forked worker
-  (:mod:`agents.forked`), elsewhere SAC's and TD3's twin critics on two threads; BLAS at one
-  thread each;
+* ``2 lanes``: the whole batch through a two-process row split, the setting ``2L`` of the
+  benchmark: each batch's rows split over this process and a forked worker
+  (:class:`agents.parallel.RowSplit`), BLAS at one thread each;
 * ``2 processes, B/2 each``: two forked copies of the agent, each training on half the batch at
   the same time, BLAS at one thread each. This is an upper bound of row-split data parallelism
   over two cores without the GIL: no gradient is exchanged and each copy still does the whole
@@ -70,16 +69,14 @@ def _trainer(task: str, batch_size: int) -> tuple[Any, list[Any]]:
     return agent, _synthetic_batches(agent, env, batch_size, steps, np.random.default_rng(0))
 
 
-def _ms_per_update(agent: Any, batches: list[Any], updates: int) -> float:
-    train_round = getattr(agent, "train_round", None)
+def _ms_per_update(agent: Any, batches: list[Any], updates: int, reducer: Any = None) -> float:
+    from agents.parallel import SERIAL
+
+    reducer = reducer or SERIAL
     rounds = max(1, updates // len(batches))
 
     def one_round() -> None:
-        if train_round is not None:
-            train_round(batches)
-        else:
-            for b in batches:
-                agent.train_step(b)
+        reducer.run_round(agent, batches)
 
     one_round()  # warm-up: first-touch allocations, BLAS buffers
     start = time.perf_counter()
@@ -97,14 +94,15 @@ def measure(task: str, setting: str, updates: int) -> float:
 
     batch_size = int(tuned_config(TASKS[task]["algo"], TASKS[task]["env_id"])["hyperparameters"]["batch_size"])
     if setting != "2 processes, B/2 each":
+        from agents.parallel import SERIAL, RowSplit
+
         agent, batches = _trainer(task, batch_size)
-        if setting == "2 lanes":
-            agent.lanes.set_workers(2)
+        reducer = RowSplit(2) if setting == "2 lanes" else SERIAL
         try:
             with threadpool_limits(2 if setting == "2 BLAS threads" else 1):
-                return _ms_per_update(agent, batches, updates)
+                return _ms_per_update(agent, batches, updates, reducer)
         finally:
-            agent.lanes.close()
+            reducer.close()
     agent, batches = _trainer(task, batch_size // 2)
     shared = np.frombuffer(mmap.mmap(-1, 16), dtype=np.float64)  # the child's figure comes back here
     with threadpool_limits(1):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments import bench_nn
+from experiments.benchmarks import bench_nn
 
 
 def _row(rlnn_us: float, numpy_us: float) -> dict:
@@ -27,3 +27,20 @@ def test_rounds_merge_into_medians_and_torch_is_paired_round_by_round():
 def test_a_short_run_times_rlnn_and_numpy():
     (row,) = bench_nn.run({"small": (8, [4, 16, 2])}, repeats=5, threads=[1], budget_seconds=0.05)
     assert row["us"]["rlnn"] > 0 and row["us"]["numpy"] > 0 and row["ratio"]["numpy"] > 0
+
+
+def test_thread_limit_goes_through_the_projects_blas_helper(monkeypatch):
+    import contextlib
+
+    calls = []
+
+    @contextlib.contextmanager
+    def recording(threads):
+        calls.append(threads)
+        yield
+    monkeypatch.setattr(bench_nn, "blas_threads", recording)
+    with bench_nn.thread_limit(1):
+        pass
+    assert calls == [1]
+    from agents.blas import blas_threads
+    assert blas_threads.__module__ == "agents.blas" and not hasattr(bench_nn, "threadpool_limits")

@@ -8,8 +8,9 @@ from experiments.benchmarks import compare_sb3, profile_run
 
 
 def test_thread_settings():
-    assert [compare_sb3.parse_setting(s) for s in ("1", "2", "2L", "2L2")] == [(1, 1), (2, 1), (1, 2), (2, 2)]
-    assert [compare_sb3.cores(s) for s in ("1", "2", "2L", "2L2")] == [1, 2, 2, 2]
+    assert [compare_sb3.parse_setting(s) for s in ("default", "1", "2", "2L")] == [("auto", "auto"), (1, 1), (2, 1),
+                                                                                    (1, 2)]
+    assert [compare_sb3.cores(s) for s in ("1", "2", "2L")] == [1, 2, 2]
     assert compare_sb3.settings_for("rlnn", "sac-pendulum", ["1", "2"]) == ["1", "2", "2L"]
     assert compare_sb3.settings_for("rlnn", "dqn-cartpole", ["1", "2"]) == ["1", "2", "2L"]
     assert compare_sb3.settings_for("sb3", "sac-pendulum", ["1", "2"]) == ["1", "2"]
@@ -40,8 +41,8 @@ def test_split_bound_times_every_setting():
 def test_calibration_clock_starts_after_the_warm_up_updates():
     """A calibration run reports the time and updates after its first quarter of updates (the
     fork of a lane's worker and first-touch allocations fall before), a full run only its total."""
-    assert compare_sb3._steady_from("dqn-cartpole", 3000, 0.25) == 1000 + 500   # learning_starts 1000
-    assert compare_sb3._steady_from("dqn-cartpole", 3000, 0.0) > 3000
+    assert compare_sb3._steady_from(1000, 3000, 0.25) == 1000 + 500   # learning_starts 1000
+    assert compare_sb3._steady_from(1000, 3000, 0.0) > 3000
     run = compare_sb3.run_rlnn("dqn-cartpole", 0, "1", 1000 + 1024, warm=0.5)
     assert run["updates"] == 4 * 128 and run["steady_updates"] == 2 * 128     # rounds at 1024, 1280 | 1536, 1792
     assert 0 < run["steady_s"] < run["wall_s"]
@@ -51,12 +52,19 @@ def test_calibration_clock_starts_after_the_warm_up_updates():
 def test_each_run_has_its_own_floor_from_the_peak_measured_around_it():
     assert compare_sb3.measure_peak(1) > 1.0          # GFLOP/s of a 1024^3 float32 matmul, fresh process
     row = {"task": "td3-pendulum", "seed": 0, "lib": "rlnn", "threads": "2L", "wall_s": 30.0, "steps_per_s": 1.0,
-           "updates": 1000, "flops_per_update": 1e9, "eval_mean_return": -150.0, "eval_std_return": 1.0}
+           "updates": 1000, "flops_per_update": 1e9, "eval_mean_return": -150.0, "eval_std_return": 1.0,
+           "roles": ["default", "best"]}
     assert compare_sb3.floor_seconds(row, {2: 100.0}) == 10.0                    # the invocation's peak
     row.update(peaks_before_after=[40.0, 50.0], peak_gflops=50.0)
     assert compare_sb3.floor_seconds(row, {2: 100.0}) == 20.0                    # the run's own, the higher
     table = compare_sb3.markdown([row, {**row, "lib": "sb3", "wall_s": 60.0}], {2: 100.0})
-    assert "| 40, 50 | 20.0 | 1.50 |" in table and "| 2.00x | 1.50-1.50 | 3.00-3.00 |" in table
+    assert "| 40, 50 | 20.0 | 1.50 |" in table
+    assert "| td3-pendulum | 30.0 | 30.0 (2L) | 60.0 | 60.0 (2L) | 2.00x | 2.00x | 1.00 | 1.50-1.50 |" in table
+
+
+def test_the_default_is_resolved_to_the_fixed_setting_it_amounts_to():
+    expected = "2L" if __import__("agents.parallel", fromlist=["x"]).available_cores() >= 2 else "1"
+    assert compare_sb3.resolve_default("rlnn", "sac-pendulum") == expected
 
 
 def test_split_bound_measures_in_a_fresh_process():

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from experiments.cli import main
+from experiments.configs import Layer
 from experiments.sweep import (
     SpecError,
     SweepSpec,
@@ -20,6 +21,7 @@ from experiments.sweep import (
     load_spec,
     parse_seeds,
     parse_spec,
+    seeds_spec,
     summarize,
 )
 
@@ -96,6 +98,42 @@ def test_spec_file_defaults_and_examples(tmp_path):
         check_spec(load_spec(example))
 
 
+def test_a_spec_is_merged_over_the_tuned_file_as_train_merges_its_config():
+    spec = parse_spec({"algo": "dqn", "env_id": "CartPole-v1", "total_steps": 4000, "config": {"batch_size": 16}},
+                      where="s.toml")
+    assert spec.config["batch_size"] == 16 and spec.config["learning_rate"] == 0.0023   # tuned file kept
+    assert (spec.total_steps, spec.eval_freq, spec.checkpoint_freq) == (4000, 10_000, 800)
+    assert spec.config_layers == ["experiments/configs/dqn/CartPole-v1.json", "spec s.toml"]
+    assert spec.config_sources["batch_size"] == "spec s.toml"
+    bare = parse_spec({"algo": "dqn", "env_id": "CartPole-v1", "total_steps": 4000}, tuned=False)
+    assert bare.config == {} and bare.eval_freq == 400
+    with pytest.raises(SpecError, match="'eval_freq' must be an integer >= 1"):
+        parse_spec({"algo": "dqn", "env_id": "CartPole-v1", "eval_freq": 0})
+
+
+def test_seeds_spec_layers_config_set_and_flags_like_one_run(tmp_path):
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"hyperparameters": {"batch_size": 32}, "eval_episodes": 3}))
+    spec = seeds_spec("dqn", "CartPole-v1", [0, 1], [Layer.from_file(mine), Layer.from_sets(["gamma=0.9"]),
+                                                     Layer("--steps", run={"total_steps": 3000})])
+    assert spec.search == {"seed": {"grid": [0, 1]}} and spec.name == "dqn_CartPole-v1_seeds"
+    assert spec.config["batch_size"] == 32 and spec.config["gamma"] == 0.9 and spec.config["learning_rate"] == 0.0023
+    assert (spec.total_steps, spec.eval_episodes) == (3000, 3)
+    assert spec.merged_config().source_of("gamma") == "--set"
+    assert SweepSpec.from_json({**spec.to_json(), "config_source": "old"}) == spec   # an older sweep.json
+
+
+def test_config_merging_needs_no_import_between_cli_and_sweep():
+    code = ("import sys, experiments.sweep, experiments.configs; "
+            "print('experiments.cli' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+    cli = (ROOT / "experiments" / "cli.py").read_text()
+    assert "from experiments.sweep import" in cli and "_parse_sets" not in cli
+    for part in (ROOT / "experiments" / "sweep").glob("*.py"):
+        assert "experiments.cli" not in part.read_text(), part
+
+
 def test_samples_are_shared_by_every_seed_and_reproducible():
     spec = parse_spec(_spec(num_samples=3, search={"seed": {"grid": [0, 1]}, "batch_size": {"choice": [32, 64]},
                                                    "learning_rate": {"loguniform": [1e-4, 1e-2]}}))
@@ -142,10 +180,9 @@ def test_without_ray_the_commands_say_how_to_install_it(tmp_path, monkeypatch, c
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     (tmp_path / "s.toml").write_text(TINY_SPEC)
     for argv in (["sweep", str(tmp_path / "s.toml")], ["train", "dqn", "CartPole-v1", "--seeds", "0-1"]):
-        with pytest.raises(SystemExit) as exit_:
-            main(argv)
+        assert main(argv) == 2
         err = capsys.readouterr().err
-        assert exit_.value.code == 2 and err.count("\n") == 1 and "pip install 'rlnn[ray]'" in err
+        assert err.count("\n") == 1 and "pip install 'rlnn[ray]'" in err
 
 
 # -- with Ray ---------------------------------------------------------------------------------
@@ -171,8 +208,9 @@ def test_tiny_local_sweep_writes_run_folders_and_a_summary(tmp_path, capsys):
     assert summary["best"]["n"] == 2 and summary["best"]["mean"] > 0
     assert (out / "curves.png").stat().st_size > 1000 and (out / "summary.md").is_file()
     assert "| 00001_seed=1 | seed=1 | 2000 |" in capsys.readouterr().out
-    with pytest.raises(SystemExit):  # a second sweep into the same folder is refused
-        main(["sweep", str(tmp_path / "tiny.toml"), "--out", str(out), "--quiet"])
+    # a second sweep into the same folder is refused
+    assert main(["sweep", str(tmp_path / "tiny.toml"), "--out", str(out), "--quiet"]) == 2
+    assert "already holds a sweep" in capsys.readouterr().err
 
 
 def test_interrupted_seed_runs_resume_where_they_stopped(tmp_path):

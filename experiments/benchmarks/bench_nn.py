@@ -1,6 +1,6 @@
 """Benchmark one training step of an MLP: rlnn vs a bare numpy step vs PyTorch CPU.
 
-    python -m experiments.bench_nn [--threads 1,2] [--budget 4] [--json PATH] [--sizes small,mid,wide]
+    python -m experiments.benchmarks.bench_nn [--threads 1,2] [--budget 4] [--json PATH] [--sizes small,mid,wide]
 
 A step is forward, mean squared-error loss, backward, Adam (ReLU hidden layers, identity
 output, float32). For each configuration and each BLAS thread count (1 and 2, through
@@ -22,13 +22,14 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
 import rlnn
+from agents.blas import blas_threads
 
 CONFIGS: dict[str, tuple[int, list[int]]] = {
     "small": (64, [4, 64, 64, 2]),
@@ -51,7 +52,7 @@ def matmul_peak_gflops(n: int = 1024, repeats: int = 5, threads: int | None = No
     a = rng.standard_normal((n, n)).astype(dtype)
     b = rng.standard_normal((n, n)).astype(dtype)
     out = np.empty((n, n), dtype=dtype)
-    with blas_threads(threads):
+    with thread_limit(threads):
         np.matmul(a, b, out=out)  # warm up: page in, spin up threads
         best = math.inf
         for _ in range(repeats):
@@ -62,26 +63,19 @@ def matmul_peak_gflops(n: int = 1024, repeats: int = 5, threads: int | None = No
 
 
 @contextmanager
-def blas_threads(threads: int | None) -> Iterator[None]:
-    """Limit numpy's BLAS (and torch's intra-op pool, if loaded) to ``threads`` threads."""
-    if threads is None:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-        limiter = threadpool_limits(limits=threads, user_api="blas")
-    except ImportError:
-        limiter = nullcontext()
-    torch = _torch()
+def thread_limit(threads: int | None) -> Iterator[None]:
+    """numpy's BLAS limited to ``threads`` threads (:func:`agents.blas.blas_threads`, the
+    project's one BLAS-thread helper) and, if torch is loaded, torch's intra-op pool too."""
+    torch = _torch() if threads is not None else None
     previous = torch.get_num_threads() if torch else None
     if torch:
         torch.set_num_threads(threads)
-    with limiter:
-        try:
+    try:
+        with blas_threads(threads):
             yield
-        finally:
-            if torch:
-                torch.set_num_threads(previous)
+    finally:
+        if torch:
+            torch.set_num_threads(previous)
 
 
 def _torch_installed() -> str | None:
@@ -253,7 +247,7 @@ def run(configs: dict[str, tuple[int, list[int]]], repeats: int, threads: list[i
         makers = {"rlnn": RlnnStep, "numpy": BareNumpyStep, "torch": TorchStep}
         steps = {impl: makers[impl](sizes, np.random.default_rng(1)) for impl in impls}
         for k in threads:
-            with blas_threads(k):
+            with thread_limit(k):
                 samples = time_steps(steps, x, t, repeats, budget_seconds=budget_seconds)
             rows.append({"config": name, "batch": batch, "sizes": sizes, "threads": k, "rounds": len(next(iter(samples.values()))),
                          "us": {impl: statistics.median(v) for impl, v in samples.items()},
@@ -365,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(n_rounds):
         rounds.append(run(configs, args.repeats, threads, budget))
         if has_torch:
-            out = run_python(["-m", "experiments.bench_nn", "--torch-only", "--sizes", args.sizes, "--threads",
+            out = run_python(["-m", "experiments.benchmarks.bench_nn", "--torch-only", "--sizes", args.sizes, "--threads",
                               args.threads, "--budget", str(budget), "--repeats", str(args.repeats)])
             torch_rounds.append({(r["config"], r["threads"]): r["us"]["torch"] for r in json.loads(last_line(out))})
     rows = merge_rounds(rounds, torch_rounds)
