@@ -48,10 +48,23 @@ def scalar_info(info: dict[str, Any]) -> dict[str, float | bool]:
     return out
 
 
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def evaluate(policy: Callable[[np.ndarray], Any], env: gym.Env, episodes: int = 10,
              seed: int = EVAL_SEED_OFFSET, max_steps: int | None = None) -> EvalResult:
     """Run ``episodes`` episodes with ``policy(obs) -> action``; episode ``i`` resets with
-    ``seed + i``. Returns per-episode returns, lengths and final scalar ``info`` entries."""
+    ``seed + i``. Returns per-episode returns, lengths and final scalar ``info`` entries.
+    ``episodes`` (and ``max_steps``) must be positive integers and ``seed`` a non-negative one,
+    else ``ValueError``: zero episodes would report a mean return of NaN."""
+    _count(episodes, "episodes")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= 2**63 - episodes:
+        raise ValueError(f"the evaluation seed must be an integer >= 0 (episode i resets with seed + i), got {seed!r}")
+    if max_steps is not None:
+        _count(max_steps, "max_steps")
     returns, lengths, infos = [], [], []
     for i in range(episodes):
         obs, info = env.reset(seed=seed + i)

@@ -36,7 +36,7 @@ import numpy as np
 import rlnn
 
 from .blas import blas_threads
-from .checkpoint import export_policy, save_agent
+from .checkpoint import agent_from_state, export_policy, save_agent
 from .config import OffPolicyConfig, RunSettings, config_to_dict
 from .evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate
 from .parallel import SERIAL, Reducer, RowSplit, Serial, make_reducer, resolve_lanes
@@ -304,7 +304,7 @@ class OffPolicyTrainer:
         (to ``total_steps``, when given: a run extended to more steps). A folder that cannot be
         resumed is a one-line :class:`~agents.run_folder.RunFolderError`."""
         from . import ALGORITHMS
-        from .safety import registered_env_id
+        from .safety import registered_env_id, shown
 
         folder = RunFolder(run_dir)
         info = folder.read_info()
@@ -322,8 +322,8 @@ class OffPolicyTrainer:
                                  f"holds {algo!r}; the run folder is damaged")
         try:
             env_id = registered_env_id(info.get("env_id"), str(folder.info_path))
-            agent = ALGORITHMS[algo].from_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("agent:")},
-                                                     meta["agent"])
+            agent = agent_from_state({k[6:]: v for k, v in arrays.items() if k.startswith("agent:")}, meta["agent"],
+                                     str(folder.resume_path), algo=algo)
             names = {f.name for f in dataclasses.fields(RunSettings)} - {"run_dir", "progress", "run_info", "overwrite"}
             settings = RunSettings(**{k: info[k] for k in names if k in info}, run_dir=folder.path, progress=progress,
                                    run_info={k: v for k, v in info.items() if k not in names | {"algo", "config"}})
@@ -340,8 +340,8 @@ class OffPolicyTrainer:
         except RunFolderError:
             raise
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise RunFolderError(f"{folder.resume_path} does not match its run ({type(exc).__name__}: {exc}); "
-                                 f"the run folder is damaged") from None
+            raise RunFolderError(f"{folder.resume_path} does not match its run ({type(exc).__name__}: "
+                                 f"{shown(str(exc), 300)}); the run folder is damaged") from None
         if total_steps is not None and total_steps != info.get("total_steps"):
             trainer._write_run_info()      # run.json says how far the run now goes
         folder.truncate_metrics(trainer.step)

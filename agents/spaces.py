@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -40,13 +41,61 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
     raise ValueError(f"cannot describe space {space} (only Box and Discrete are supported)")
 
 
+MAX_SPACE_SIZE = 1_000_000     # elements of a Box, actions of a Discrete: far beyond what an MLP agent takes
+
+
 def space_from_json(desc: dict[str, Any]) -> spaces.Space:
-    if desc.get("type") == "Discrete":
-        return spaces.Discrete(desc["n"], start=desc.get("start", 0))
-    if desc.get("type") == "Box":
-        return spaces.Box(low=np.array(desc["low"], dtype=desc["dtype"]), high=np.array(desc["high"], dtype=desc["dtype"]),
-                          shape=tuple(desc["shape"]), dtype=desc["dtype"])
-    raise ValueError(f"unknown space description {desc!r}")
+    """The space :func:`space_to_json` described. The description may come from a file, so it
+    is checked before anything is built: a ``Box`` needs a 1-D or scalar shape of at most
+    :data:`MAX_SPACE_SIZE` elements, ``low``/``high`` given in full (a scalar would let a tiny
+    file declare a huge space), no NaN and a floating dtype or integer dtype; a ``Discrete`` a
+    count in ``[1, MAX_SPACE_SIZE]``. Anything else is a one-line ``ValueError``."""
+    if not isinstance(desc, dict):
+        raise ValueError(f"a space description must be a dict, got {type(desc).__name__}")  # noqa: TRY004
+    kind = desc.get("type")
+    if kind == "Discrete":
+        n, start = desc.get("n"), desc.get("start", 0)
+        if not _is_int(n) or not 1 <= n <= MAX_SPACE_SIZE or not _is_int(start) or abs(start) > 2**62:
+            raise ValueError(f"a Discrete space needs an integer n in [1, {MAX_SPACE_SIZE}] and an integer start, "
+                             f"got n={str(n)[:40]}, start={str(start)[:40]}")
+        return spaces.Discrete(n, start=start)
+    if kind == "Box":
+        shape, dtype = desc.get("shape"), desc.get("dtype")
+        if not isinstance(shape, list) or len(shape) > 1 or not all(_is_int(d) and d >= 1 for d in shape):
+            raise ValueError(f"a Box space needs a shape of one positive integer, got {str(shape)[:60]}")
+        size = shape[0] if shape else 1
+        if size > MAX_SPACE_SIZE:
+            raise ValueError(f"a Box space of {size} elements is beyond the {MAX_SPACE_SIZE} supported")
+        if dtype not in ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8"):
+            raise ValueError(f"a Box space needs a numeric dtype name, got {str(dtype)[:40]!r}")
+        bounds = []
+        for name in ("low", "high"):
+            values = desc.get(name)
+            values = values if shape else [values]
+            if not isinstance(values, list) or len(values) != size or not all(_is_number(v) for v in values):
+                raise ValueError(f"a Box space needs {name} as {size} numbers (no NaN), got {str(values)[:60]}")
+            bounds.append(np.array(values, dtype=np.float64).reshape(shape))
+        low, high = bounds
+        if np.any(low > high):
+            raise ValueError("a Box space needs low <= high")
+        if np.dtype(dtype).kind != "f" and not (np.isfinite(low).all() and np.isfinite(high).all()
+                                                and np.abs(low).max() < 2**53 and np.abs(high).max() < 2**53):
+            raise ValueError(f"a Box space of dtype {dtype} needs finite integer bounds below 2**53")
+        try:
+            return spaces.Box(low=low.astype(dtype), high=high.astype(dtype), shape=tuple(shape), dtype=dtype)
+        except (ValueError, OverflowError, TypeError) as exc:    # e.g. an infinite bound of an integer Box
+            raise ValueError(f"a Box space description is invalid: {str(exc).splitlines()[0][:120]}") from None
+    raise ValueError(f"unknown space description (type {str(kind)[:40]!r}); expected Box or Discrete")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number that is not NaN (infinite bounds are legitimate: CartPole's velocities)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+        isinstance(value, float) and math.isnan(value))
 
 
 def as_observation(obs: Any, obs_dim: int) -> np.ndarray:

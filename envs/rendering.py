@@ -6,6 +6,7 @@ Pillow's ``ImageDraw`` measured fastest for headless frames here (well under a m
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -118,13 +119,17 @@ class HumanWindow:
     """A pygame-ce window showing frames at the environment's frame rate."""
 
     def __init__(self, width: int, height: int, caption: str) -> None:
-        import pygame  # lazily: only human rendering needs it
-
+        pygame = import_pygame()
         self._pygame = pygame
-        pygame.init()
-        pygame.display.init()
-        pygame.display.set_caption(caption)
-        self.screen = pygame.display.set_mode((width, height))
+        # Only the display: ``pygame.init()`` would also open the audio device, which on a
+        # machine without sound prints a screen of ALSA errors for a window that plays none.
+        try:
+            pygame.display.init()
+            pygame.display.set_caption(caption)
+            self.screen = pygame.display.set_mode((width, height))
+        except pygame.error as exc:
+            pygame.display.quit()
+            raise RuntimeError(f"cannot open a window ({exc}); without a display, render to a file instead") from None
         self.clock = pygame.time.Clock()
         self.size = (width, height)
 
@@ -138,4 +143,13 @@ class HumanWindow:
 
     def close(self) -> None:
         self._pygame.display.quit()
-        self._pygame.quit()
+
+
+def import_pygame() -> Any:
+    """pygame, imported with its audio pointed at SDL's silent driver and its banner off: the
+    walker never plays sound, and nothing may initialise a sound card on its behalf."""
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    import pygame  # lazily: only human rendering needs it
+
+    return pygame

@@ -9,6 +9,8 @@ the same course every time.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pymunk
 
@@ -19,8 +21,25 @@ MAX_ABS_HEIGHT = 1.5  # m; slopes are biased back towards y=0 beyond half of thi
 WALL_HEIGHT = 20.0  # m; a wall at x=0 stops the robot from walking off the left end
 
 
+MIN_LENGTH = 1.0  # m; the shortest course or ground accepted
+MAX_LENGTH = 1100.0  # m; the walker's longest course plus its start and tail
+
+
+def checked_length(value: Any, name: str, maximum: float = MAX_LENGTH, minimum: float = MIN_LENGTH) -> float:
+    """``value`` as a length in metres within ``[minimum, maximum]``, else a one-line
+    ``ValueError``: 0 or NaN would divide by zero or poison every reward, 1e9 would never
+    finish drawing a rough course."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number of metres, got {str(value)[:40]!r}")
+    length = float(value)
+    if not minimum <= length <= maximum:   # also false for NaN
+        raise ValueError(f"{name} must lie in [{minimum:g}, {maximum:g}] m, got {value!r}")
+    return length
+
+
 def flat_terrain(length: float) -> np.ndarray:
     """Return the vertices of flat ground at ``y = 0`` from ``x = 0`` to ``length``."""
+    length = checked_length(length, "terrain length")
     return np.array([[0.0, 0.0], [length, 0.0]])
 
 
@@ -31,6 +50,10 @@ def rough_terrain(rng: np.random.Generator, length: float, start_pad: float) -> 
     Features are drawn one after another until ``length`` is covered; heights stay within
     about ``MAX_ABS_HEIGHT`` of zero because slopes are pushed back towards zero.
     """
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rough_terrain needs a numpy Generator, got {type(rng).__name__}")
+    length = checked_length(length, "terrain length")
+    start_pad = checked_length(start_pad, "start_pad", maximum=length, minimum=0.0)
     xs: list[float] = [0.0, start_pad]
     ys: list[float] = [0.0, 0.0]
     x, y = start_pad, 0.0
@@ -75,6 +98,20 @@ def rough_terrain(rng: np.random.Generator, length: float, start_pad: float) -> 
     return np.column_stack([xs, ys])
 
 
+def check_terrain(points: Any) -> np.ndarray:
+    """``points`` as terrain vertices, else a one-line ``ValueError``: an ``(N, 2)`` array,
+    ``N >= 2``, finite, with strictly increasing ``x`` (what drawing and the range-finder
+    assume), no longer than :data:`MAX_LENGTH`."""
+    arr = np.asarray(points, dtype=np.float64) if not isinstance(points, np.ndarray) else points
+    if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 2 or arr.dtype.kind not in "iuf":
+        raise ValueError(f"terrain must be an (N >= 2, 2) array of x, y vertices, got shape {arr.shape}")
+    if not np.isfinite(arr).all() or not (np.diff(arr[:, 0]) > 0).all():
+        raise ValueError("terrain vertices must be finite with strictly increasing x")
+    if arr[-1, 0] - arr[0, 0] > MAX_LENGTH + 100.0:
+        raise ValueError(f"terrain longer than {MAX_LENGTH:g} m")
+    return arr
+
+
 def heights_at(points: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """Terrain surface height at each of ``xs`` (held constant beyond the ends)."""
     return np.interp(xs, points[:, 0], points[:, 1])
@@ -86,6 +123,10 @@ def add_terrain(space: pymunk.Space, points: np.ndarray, friction: float, collis
     The segments are shifted down by their radius so that the collision surface coincides
     with the polyline that is drawn and that the range-finder reads.
     """
+    check_terrain(points)
+    if isinstance(friction, bool) or not isinstance(friction, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= friction < np.inf:
+        raise ValueError(f"terrain friction must be a finite number >= 0, got {friction!r}")
     body = space.static_body
     p = [(float(x), float(y) - TERRAIN_RADIUS) for x, y in points]
     shapes: list[pymunk.Shape] = []

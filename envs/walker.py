@@ -68,6 +68,10 @@ _set_max_force = pymunk.SimpleMotor.max_force.fset
 START_X = 3.0  # m from the left wall to the hull at the start
 START_PAD = 6.0  # m of level ground at the start of the rough course
 COURSE_LENGTH = 42.0  # m; >= 4x the scripted gait's 9.8 m in TIME_LIMIT steps
+# m; the longest course accepted: ~7x what the fastest learned gait covers in TIME_LIMIT steps,
+# and a rough one is still drawn in milliseconds (1e9 m would take hours)
+MAX_COURSE_LENGTH = 1000.0
+MIN_COURSE_LENGTH = 0.001  # m; above 0, which would divide the progress reward by zero
 TERRAIN_TAIL = 10.0  # m of ground beyond the finish line
 INITIAL_PUSH = 5.0  # N; a random horizontal force on the hull for the first sub-step
 TIME_LIMIT = 1600  # env steps (32 s), set as max_episode_steps at registration
@@ -174,7 +178,8 @@ class WalkerEnv(gym.Env, EzPickle):
     ``gymnasium.make("rlnn/Walker-v0", render_mode=None)``; ``render_mode`` is ``None``,
     ``"rgb_array"`` (600x400 frames drawn with Pillow, camera following the hull) or ``"human"``
     (a pygame-ce window). ``rough=True`` (the ``rlnn/WalkerRough-v0`` id) draws uneven terrain
-    from the seed; ``course_length`` changes the distance to the finish line.
+    from the seed; ``course_length`` changes the distance to the finish line (1 mm to
+    ``MAX_COURSE_LENGTH`` = 1000 m). Any other value of an argument raises ``ValueError``.
 
     ## Version History
     * v0: Initial version (Pymunk 7.3, Gymnasium 1.x). Design notes (issue 5 and the rule that
@@ -210,11 +215,16 @@ class WalkerEnv(gym.Env, EzPickle):
         course_length: float = COURSE_LENGTH,
     ) -> None:
         EzPickle.__init__(self, render_mode, rough, course_length)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
+        if render_mode is not None and (not isinstance(render_mode, str) or
+                                        render_mode not in self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, "
+                             f"got {str(render_mode)[:40]!r}")
+        if not isinstance(rough, (bool, np.bool_)):
+            raise ValueError(f"rough must be True or False, got {str(rough)[:40]!r}")
         self.render_mode = render_mode
         self.rough = bool(rough)
-        self.course_length = float(course_length)
+        self.course_length = terrain_lib.checked_length(course_length, "course_length", MAX_COURSE_LENGTH,
+                                                        MIN_COURSE_LENGTH)
 
         high = np.array(
             [math.pi]
@@ -511,8 +521,9 @@ def play(rough: bool = False, seed: int | None = None) -> None:
     Keys: Q/A hip 1, W/S knee 1, E/D hip 2, R/F knee 2 (full torque either way, none when
     released); Backspace restarts; Esc or closing the window quits.
     """
-    import pygame
+    from envs.rendering import import_pygame
 
+    pygame = import_pygame()
     env = gym.make("rlnn/WalkerRough-v0" if rough else "rlnn/Walker-v0", render_mode="human")
     env.reset(seed=seed)
     keys = [

@@ -21,11 +21,12 @@ Without a non-linearity between them, stacked linear layers collapse to one line
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from .module import Module, register_module
+from .module import Module, as_batch, register_module
 
 
 class Activation(Module):
@@ -37,9 +38,13 @@ class Activation(Module):
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return self._forward(x, None)
+        return self._forward(as_batch(x, None, None, self), None)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        return self._predict(as_batch(x, None, None, self))
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        """``predict`` for a checked input (the container's)."""
         cache = dict(vars(self))        # _forward keeps what backward needs: put it back after
         y = self._forward(x, None)
         vars(self).update(cache)
@@ -126,7 +131,7 @@ class ReLU(Activation):
         self._y = np.maximum(x, zeros[:len(x)], out=out)
         return self._y
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def _predict(self, x: np.ndarray) -> np.ndarray:
         zeros = self._zeros
         if zeros is not None and zeros.dtype == x.dtype and zeros.shape[1:] == x.shape[1:] and len(zeros) >= len(x):
             return np.maximum(x, zeros[:len(x)])
@@ -141,6 +146,9 @@ class ReLU(Activation):
 @register_module
 class LeakyReLU(Activation):
     def __init__(self, negative_slope: float = 0.01) -> None:
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(negative_slope):
+            raise ValueError(f"LeakyReLU negative_slope must be a finite number, got {negative_slope!r}")
         self.negative_slope = float(negative_slope)
 
     def _forward(self, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:

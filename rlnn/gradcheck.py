@@ -74,5 +74,3 @@ def check_loss(loss_fn: Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarr
     numeric = numerical_gradient(lambda: loss_fn(prediction, target)[0], prediction, eps)
     return relative_error(grad, numeric)
 
-
-gradcheck = check_module

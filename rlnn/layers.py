@@ -13,7 +13,7 @@ The bias is the seeds' "always-1 input" kept as a separate vector, so ``x`` need
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -21,7 +21,8 @@ import numpy as np
 
 from .activations import ACTIVATIONS, Activation, get_activation
 from .init import default_initializer, get_initializer, make_rng
-from .module import Module, Parameter, as_float_array, check_finite, pack_parameters, register_module
+from .module import (Module, Parameter, as_batch, as_float_array, check_finite, float_dtype, layer_size,
+                     pack_parameters, register_module)
 
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -40,22 +41,22 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, *, bias: bool = True,
                  init: str = "xavier_uniform", rng_or_seed: np.random.Generator | int | None = None,
                  dtype: Any = np.float32) -> None:
-        if int(in_features) < 1 or int(out_features) < 1:
-            raise ValueError(f"Linear needs positive sizes, got ({in_features}, {out_features})")
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        self.dtype = np.dtype(dtype)
+        self.in_features = layer_size(in_features, "Linear in_features")
+        self.out_features = layer_size(out_features, "Linear out_features")
+        self.dtype = float_dtype(dtype, "Linear")
         rng = make_rng(rng_or_seed)
         self.weight = Parameter(get_initializer(init)((self.in_features, self.out_features), rng, self.dtype))
         self.bias = Parameter(np.zeros(self.out_features, dtype=self.dtype)) if bias else None
         self._x: np.ndarray | None = None
 
+    def _name(self) -> str:
+        return f"Linear({self.in_features}, {self.out_features})"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"Linear({self.in_features}, {self.out_features}) expects input of shape "
-                             f"(batch, {self.in_features}), got {x.shape}"
-                             + (" (use x[None] for a single sample)" if x.ndim == 1 else ""))
-        if x.dtype != self.dtype:
-            x = as_float_array(x, self.dtype, "Linear input")
+        return self._forward(as_batch(x, self.in_features, self.dtype, self))
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """``forward`` for an input already checked (by this layer or the container around it)."""
         self._x = x
         y = _matmul(x, self.weight.value)
         if self.bias is not None:
@@ -63,16 +64,32 @@ class Linear(Module):
         return y
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """``x @ W + b`` for a checked ``x`` (see :meth:`MLP.predict`), nothing cached."""
+        """``x @ W + b`` with nothing cached."""
+        return self._predict(as_batch(x, self.in_features, self.dtype, self))
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
         y = _matmul(x, self.weight.value)
         if self.bias is not None:
             y += self.bias.value
         return y
 
+    def _accept(self, x: np.ndarray) -> np.ndarray:
+        """The output of the layer before it, as this layer's input: the shape and dtype checks of
+        :func:`as_batch` (a container of mismatched layers gets a clear error), not the pass
+        over the values, which the container's own input check already made."""
+        if x.ndim != 2 or x.shape[1] != self.in_features or x.dtype != self.dtype:
+            if x.ndim != 2 or x.shape[1] != self.in_features:
+                raise ValueError(f"{self._name()} inside a Sequential expects its input of shape "
+                                 f"(batch, {self.in_features}), got {x.shape} from the layer before")
+            x = as_float_array(x, self.dtype, f"{self._name()} input")
+        return x
+
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
                  input_grad: bool = True, accumulate: bool = True) -> np.ndarray | None:
         if self._x is None:
             raise RuntimeError("Linear.backward called before forward")
+        if type(grad_out) is not np.ndarray:
+            grad_out = as_float_array(grad_out, self.dtype, f"{self._name()}.backward gradient")
         if grad_out.shape != (self._x.shape[0], self.out_features):
             raise ValueError(f"Linear({self.in_features}, {self.out_features}).backward expects a gradient of "
                              f"shape {(self._x.shape[0], self.out_features)}, got {grad_out.shape}")
@@ -110,13 +127,17 @@ class Sequential(Module):
     The parameters of all layers are packed into one contiguous buffer at construction, so
     ``zero_grad`` is one ``fill`` and optimisers update the network as one flat vector.
 
-    Set ``check_finite = True`` to have ``forward`` and ``backward`` reject NaN or infinite
-    inputs and gradients with a ``ValueError`` (off by default: it costs a pass over the data).
+    ``forward`` and ``predict`` check their input once (shape, dtype, NaN or inf: see
+    :func:`~rlnn.module.as_batch`); the layers inside then run unchecked on what the layer
+    before produced. Set ``check_finite = True`` to have ``backward`` reject NaN or infinite
+    gradients too (off by default: it costs a pass over the gradient).
 
     Speed: an activation that directly follows a ``Linear`` works in place on that layer's
     fresh output (and, going back, on its fresh input gradient), saving an allocation and a
     pass over memory per layer; arrays the caller passed in are never modified.
     """
+
+    _check_layers = True   # check each Linear's input shape and dtype (any stack); an MLP's fit by construction
 
     def __init__(self, *layers: Module) -> None:
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
@@ -128,29 +149,70 @@ class Sequential(Module):
         self.check_finite = False
         self._flat = pack_parameters(self.parameters())
 
+    def _name(self) -> str:
+        return f"Sequential of {len(self.layers)} layers"
+
+    def _input_spec(self) -> tuple[int | None, np.dtype | None]:
+        """The input width and dtype the first layer with parameters needs (``None`` if unknown)."""
+        for layer in self.layers:
+            if type(layer) is Linear:
+                return layer.in_features, layer.dtype
+            if isinstance(layer, Sequential):
+                return layer._input_spec()
+            if not isinstance(layer, Activation):
+                break
+        return None, None
+
+    def _accept(self, x: np.ndarray) -> np.ndarray:
+        """This stack's input inside an outer one: the shape and dtype checks of :func:`as_batch`
+        without the pass over the values (see :meth:`Linear._accept`)."""
+        width, dtype = self._input_spec()
+        if width is not None and (x.ndim != 2 or x.shape[1] != width):
+            raise ValueError(f"{self._name()} inside a Sequential expects its input of shape (batch, {width}), "
+                             f"got {x.shape} from the layer before")
+        return x if dtype is None or x.dtype == dtype else as_float_array(x, dtype, f"{self._name()} input")
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if self.check_finite:
-            check_finite(np.asarray(x), "network input")
+        return self._forward(as_batch(x, *self._input_spec(), self))
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
         owned = False  # is x a fresh temporary of ours (a Linear's output) that may be overwritten?
         for layer in self.layers:
-            if owned and isinstance(layer, Activation):
-                x = layer._forward(x, x)
+            kind = type(layer)
+            if kind is Linear:
+                x = layer._forward(layer._accept(x) if self._check_layers else x)
+            elif isinstance(layer, Activation):
+                x = layer._forward(x, x if owned else None)
+            elif isinstance(layer, Sequential):
+                x = layer._forward(layer._accept(x))
             else:
                 x = layer.forward(x)
-            owned = type(layer) is Linear
+            owned = kind is Linear
         return x
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The network's output with no forward cache written (acting, evaluation). For a few
-        rows the per-layer checks and caching of ``forward`` are most of the cost."""
+        rows the per-layer caching of ``forward`` is most of the cost."""
+        return self._predict(as_batch(x, *self._input_spec(), self))
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
         for layer in self.layers:
-            x = layer.predict(x)
+            if type(layer) is Linear:
+                x = layer._predict(layer._accept(x) if self._check_layers else x)
+            elif isinstance(layer, Sequential):
+                x = layer._predict(layer._accept(x))
+            elif isinstance(layer, Activation):
+                x = layer._predict(x)
+            else:
+                x = layer.predict(x)
         return x
 
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
                  input_grad: bool = True, accumulate: bool = True) -> np.ndarray | None:
+        if type(grad_out) is not np.ndarray:
+            grad_out = as_float_array(grad_out, self._input_spec()[1] or np.float64, "gradient passed to backward")
         if self.check_finite:
-            check_finite(np.asarray(grad_out), "gradient passed to backward")
+            check_finite(grad_out, "gradient passed to backward")
         g = grad_out
         owned = False  # is g a fresh temporary (a Linear's input gradient) that may be overwritten?
         for i in range(len(self.layers) - 1, -1, -1):
@@ -224,15 +286,16 @@ class MLP(Sequential):
     def __init__(self, sizes: Sequence[int], activation: str = "relu", output_activation: str = "identity",
                  init: str | None = None, rng_or_seed: np.random.Generator | int | None = None,
                  dtype: Any = np.float32) -> None:
-        sizes = [int(s) for s in sizes]
-        if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"MLP needs at least an input and an output size, all positive; got {sizes}")
+        if isinstance(sizes, (str, bytes, dict)) or not isinstance(sizes, Iterable):
+            raise TypeError(f"MLP sizes must be a list of positive integers, got {sizes!r}")
+        given = list(sizes)
+        if len(given) < 2:
+            raise ValueError(f"MLP needs at least an input and an output size; got {given}")
+        sizes = [layer_size(s, f"MLP size {i} of {given}") for i, s in enumerate(given)]
         self.sizes, self.activation, self.output_activation = sizes, activation, output_activation
-        self.dtype = np.dtype(dtype)
-        if not np.issubdtype(self.dtype, np.floating):
-            raise TypeError(f"MLP dtype must be floating point, got {self.dtype}")
+        self.dtype = float_dtype(dtype, "MLP")
         for name in (activation, output_activation):
-            if name not in ACTIVATIONS:  # checked even when unused, so a typo never passes silently
+            if not isinstance(name, str) or name not in ACTIVATIONS:  # checked even when unused: a typo never passes
                 raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}")
         rng = make_rng(rng_or_seed)
         init = init or default_initializer(activation)
@@ -245,24 +308,13 @@ class MLP(Sequential):
             layers.append(get_activation(output_activation))
         super().__init__(*layers)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x) if not isinstance(x, np.ndarray) else x
-        if x.ndim != 2 or x.shape[1] != self.sizes[0]:
-            raise ValueError(f"MLP{tuple(self.sizes)} expects input of shape (batch, {self.sizes[0]}), got {x.shape}"
-                             + (" (use x[None] for a single sample)" if x.ndim == 1 else ""))
-        if x.dtype != self.dtype:
-            x = as_float_array(x, self.dtype, "MLP input")
-        return super().forward(x)
+    _check_layers = False
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x) if not isinstance(x, np.ndarray) else x
-        if x.ndim != 2 or x.shape[1] != self.sizes[0]:
-            return self.forward(x)       # forward raises the error that names the problem
-        if x.dtype != self.dtype:
-            x = as_float_array(x, self.dtype, "MLP input")
-        if self.check_finite:
-            check_finite(x, "network input")
-        return super().predict(x)
+    def _name(self) -> str:
+        return f"MLP{tuple(self.sizes)}"
+
+    def _input_spec(self) -> tuple[int | None, np.dtype | None]:
+        return self.sizes[0], self.dtype
 
     @property
     def linears(self) -> list[Linear]:

@@ -77,8 +77,9 @@ class Huber(Loss):
 
     def __init__(self, delta: float = 1.0, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        if delta <= 0:
-            raise ValueError(f"Huber delta must be positive, got {delta}")
+        if isinstance(delta, bool) or not isinstance(delta, (int, float, np.integer, np.floating)) \
+                or not 0 < delta < np.inf:
+            raise ValueError(f"Huber delta must be a finite positive number, got {delta!r}")
         self.delta = float(delta)
 
     def __call__(self, prediction: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
@@ -154,7 +155,3 @@ def check_loss_inputs(prediction: np.ndarray, target: np.ndarray) -> None:
     """Optional guard: raise a ``ValueError`` if either array holds a NaN or an infinity."""
     check_finite(np.asarray(prediction), "loss prediction")
     check_finite(np.asarray(target), "loss target")
-
-
-LOSSES = {"squared_error": SquaredError, "mse": SquaredError, "huber": Huber,
-          "softmax_cross_entropy": SoftmaxCrossEntropy, "bce_with_logits": BCEWithLogits}

@@ -16,7 +16,8 @@ network with a handful of numpy calls instead of a Python loop over arrays.
 from __future__ import annotations
 
 import copy as _copy
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -78,7 +79,28 @@ def _copy_into(dst: np.ndarray, src: Any, what: str) -> None:
     src = np.asarray(src)
     if src.shape != dst.shape:
         raise ValueError(f"cannot assign a {what} of shape {src.shape} to a parameter of shape {dst.shape}")
+    if what == "value":   # a parameter loaded from outside: refuse what would silently poison training
+        src = cast_parameter(src, dst.dtype, "the assigned value")
     np.copyto(dst, src, casting="same_kind")
+
+
+def cast_parameter(src: np.ndarray, dtype: np.dtype, what: str) -> np.ndarray:
+    """``src`` as ``dtype`` for storing in a parameter, or a ``ValueError`` naming ``what``:
+    non-real dtypes, NaN or infinity, and finite values that overflow ``dtype`` (float64 1e300
+    into float32 would become inf) are refused instead of loaded."""
+    if src.dtype.kind not in "iuf":
+        raise ValueError(f"{what} has dtype {src.dtype}; parameters take real numbers")
+    if src.dtype == dtype:
+        cast = src
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = src.astype(dtype)
+    if not np.isfinite(cast).all():
+        if src.dtype.kind == "f" and not np.isfinite(src).all():
+            check_finite(src, what)
+        raise ValueError(f"{what} holds values too large for {np.dtype(dtype).name} "
+                         f"(largest magnitude {float(np.abs(src).max()):.3g})")
+    return cast
 
 
 def pack_parameters(params: list[Parameter]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -248,20 +270,30 @@ class Module:
         return {name: p.value.copy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy values in; every name must be present with the right shape, and no extras."""
+        """Copy values in; every name must be present with the right shape, and no extras.
+
+        All or nothing: every entry is checked (shape, a real dtype, finite, representable in the
+        parameter's dtype) before any parameter changes, so a bad file never leaves a half-loaded
+        network."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict takes a mapping of names to arrays, got {type(state).__name__}")
         named = dict(self.named_parameters())
         missing = sorted(set(named) - set(state))
-        unexpected = sorted(set(state) - set(named))
+        unexpected = sorted(map(str, set(state) - set(named)))
         if missing or unexpected:
-            raise ValueError(f"state dict does not match the module: missing {missing}, unexpected {unexpected}")
+            raise ValueError(f"state dict does not match the module: missing {missing}, unexpected {unexpected[:10]}"
+                             + (f" and {len(unexpected) - 10} more" if len(unexpected) > 10 else ""))
+        values = []
         for name, p in named.items():
-            arr = np.asarray(state[name])
+            try:
+                arr = np.asarray(state[name])
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"state dict entry {name!r} is not an array: {exc}") from None
             if arr.shape != p.shape:
                 raise ValueError(f"state dict entry {name!r} has shape {arr.shape}, the module expects {p.shape}")
-            if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-                raise ValueError(f"state dict entry {name!r} has non-real dtype {arr.dtype}")
-        for name, p in named.items():
-            np.copyto(p.value, state[name], casting="unsafe")
+            values.append(cast_parameter(arr, p.dtype, f"state dict entry {name!r}"))
+        for p, value in zip(named.values(), values):
+            np.copyto(p.value, value)
 
     def config(self) -> dict[str, Any]:
         """A JSON-able description from which :func:`module_from_config` rebuilds the module."""
@@ -302,12 +334,71 @@ def check_finite(array: np.ndarray, what: str) -> None:
 
 def as_float_array(x: Any, dtype: np.dtype, what: str) -> np.ndarray:
     """``x`` as an array of ``dtype``; a clear ``TypeError`` for strings, objects or complex."""
-    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    arr = x if isinstance(x, np.ndarray) else _asarray(x, what)
     if arr.dtype == dtype:
         return arr
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{what} must be a real numeric array, got dtype {arr.dtype}")
-    return arr.astype(dtype)
+    with np.errstate(over="ignore"):    # an overflow shows up as inf, which the caller's check names
+        return arr.astype(dtype)
 
 
-Initializer = Callable[..., np.ndarray]
+def layer_size(value: Any, what: str) -> int:
+    """``value`` as a layer width: a positive integer, else a clear error. Floats are refused,
+    not truncated: ``MLP([4, 2.7])`` is a typo, not a width of 2."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what} must be a positive integer, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value}")
+    return int(value)
+
+
+def float_dtype(dtype: Any, who: str) -> np.dtype:
+    """``dtype`` as a numpy floating-point dtype, else a ``TypeError`` naming ``who``."""
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"{who} dtype must be a floating-point dtype such as float32, got {dtype!r}") from None
+    if dt.kind != "f":
+        raise TypeError(f"{who} dtype must be floating point, got {dt}")
+    return dt
+
+
+def _asarray(x: Any, what: str) -> np.ndarray:
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError) as exc:   # ragged nested lists, objects numpy cannot read
+        raise ValueError(f"{what} is not a rectangular numeric array: {str(exc).splitlines()[0]}") from None
+
+
+def as_batch(x: Any, width: int | None, dtype: np.dtype | None, who: Any) -> np.ndarray:
+    """The checked input of a network entry point (``forward``, ``predict``): ``x`` (an array or
+    anything ``np.asarray`` reads, such as nested lists) as a ``(batch, width)`` array of
+    ``dtype``, or one clear error: ``ValueError`` for a wrong shape or a NaN/inf, ``TypeError``
+    for a non-numeric dtype. ``width``/``dtype`` ``None`` skip those checks; ``who`` (a module,
+    or a string) names the entry point in messages and is only formatted for one.
+
+    Runs on every forward, so the common case (a finite array of the right shape and dtype)
+    costs a few attribute reads and one reduction: a sum is finite exactly when every element
+    is finite, unless finite values overflow it, and only then is the slower exact test run.
+    (Measured here: 1.5-3 µs for a (1, 24) float32 batch, 4-6 µs for (256, 64).)
+    """
+    if type(x) is not np.ndarray:
+        x = _asarray(x, f"{_label(who)} input")
+    if dtype is not None and x.dtype != dtype:
+        x = as_float_array(x, dtype, f"{_label(who)} input")
+    elif x.dtype.kind not in "biuf":
+        raise TypeError(f"{_label(who)} input must be a real numeric array, got dtype {x.dtype}")
+    if width is not None and (x.ndim != 2 or x.shape[1] != width):
+        raise ValueError(f"{_label(who)} expects input of shape (batch, {width}), got {x.shape}"
+                         + (" (use x[None] for a single sample)" if x.ndim == 1 and x.shape[0] == width else ""))
+    if x.dtype.kind == "f" and not math.isfinite(np.add.reduce(x, axis=None)) and not np.isfinite(x).all():
+        check_finite(x, f"{_label(who)} input")
+    return x
+
+
+def _label(who: Any) -> str:
+    if isinstance(who, str):
+        return who
+    name = getattr(who, "_name", None)
+    return name() if callable(name) else type(who).__name__

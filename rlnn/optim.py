@@ -23,20 +23,43 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from .module import Parameter, contiguous_spans
+from .module import Parameter, cast_parameter, contiguous_spans
 from .schedules import Constant
 
 LearningRate = float | Callable[[int], float]
+
+
+def hyperparameter(value: Any, name: str, low: float = 0.0, high: float = math.inf, *,
+                   low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a float in the given interval (closed unless ``*_open``), else one clear
+    error: a ``TypeError`` for a non-number (a string or a bool is never read as one), a
+    ``ValueError`` for NaN, infinity or a value out of range, as PyTorch's optimisers refuse them.
+    A silently accepted ``lr=nan`` or ``weight_decay=-1`` would train to the end on garbage."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    x = float(value)
+    if not math.isfinite(x) or x < low or x > high or (low_open and x == low) or (high_open and x == high):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open or high == math.inf else ']'}"
+        raise ValueError(f"{name} must be finite and lie in {interval}, got {value!r}")
+    return x
+
+
+def _learning_rate(lr: Any) -> LearningRate:
+    """A positive finite number, or a schedule (any callable of the step count)."""
+    if callable(lr):
+        return lr
+    return hyperparameter(lr, "learning rate lr", 0.0, low_open=True)
 
 
 class Optimizer:
     """Base class. A subclass names its state arrays in ``state_names`` and writes ``_update``."""
 
     state_names: tuple[str, ...] = ()
+    nonnegative_state: tuple[str, ...] = ()   # state arrays that are sums of squares
 
     def __init__(self, params: Iterable[Parameter], lr: LearningRate, weight_decay: float = 0.0) -> None:
         self.params = list(params)
@@ -47,8 +70,8 @@ class Optimizer:
                 raise TypeError(f"optimizer expects rlnn.Parameter objects, got {type(p).__name__}")
         if len(set(map(id, self.params))) != len(self.params):
             raise ValueError("optimizer got the same parameter twice")
-        self.lr = lr
-        self.weight_decay = float(weight_decay)
+        self.lr = _learning_rate(lr)
+        self.weight_decay = hyperparameter(weight_decay, "weight_decay")
         self.t = 0
         self.state: dict[Parameter, dict[str, np.ndarray]] = {}
         self.rebind()
@@ -73,9 +96,26 @@ class Optimizer:
                     self.state[p][name][...] = arr
                 offset += p.size
 
+    @property
+    def lr(self) -> LearningRate:
+        """The learning rate: a number, or a schedule of the step count. Assigning one later (a
+        decay the caller drives) may reach 0 but never goes negative or non-finite."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: LearningRate) -> None:
+        self._lr = value if callable(value) else hyperparameter(value, "learning rate lr")
+
     def current_lr(self) -> float:
-        """The learning rate the next ``step()`` uses (a schedule is evaluated at ``t``)."""
-        return float(self.lr(self.t)) if callable(self.lr) else float(self.lr)
+        """The learning rate the next ``step()`` uses (a schedule is evaluated at ``t``; one that
+        returns a negative or non-finite rate is an error, not a silent divergence)."""
+        if not callable(self.lr):
+            return float(self.lr)
+        lr = self.lr(self.t)
+        if not (isinstance(lr, (int, float, np.integer, np.floating)) and 0.0 <= lr < math.inf):
+            raise ValueError(f"the learning-rate schedule returned {lr!r} at step {self.t}; "
+                             "it must return a finite number >= 0")
+        return float(lr)
 
     def step(self) -> None:
         self.update_part(0, 1, self.advance())
@@ -130,17 +170,36 @@ class Optimizer:
         return {"t": self.t, "state": arrays}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output. All or nothing: the step count and every array
+        (names, shapes, real finite values, non-negative where a sum of squares is kept) are
+        checked before anything changes."""
+        if not isinstance(state, dict) or not isinstance(state.get("state"), dict) or "t" not in state:
+            raise ValueError("optimizer state must be a dict with 't' and 'state' entries")
+        t = state["t"]
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)) or not 0 <= t <= _MAX_STEPS:
+            raise ValueError(f"optimizer step count must be an integer in [0, {_MAX_STEPS}], got {t!r}")
         arrays = state["state"]
         expected = {f"{i}.{name}" for i, p in enumerate(self.params) for name in self.state[p]}
         if set(arrays) != expected:
-            raise ValueError(f"optimizer state does not match: expected keys {sorted(expected)}, got {sorted(arrays)}")
+            raise ValueError(f"optimizer state does not match: expected keys {sorted(expected)}, "
+                             f"got {sorted(map(str, arrays))[:20]}")
+        values = []
         for i, p in enumerate(self.params):
             for name, arr in self.state[p].items():
-                src = np.asarray(arrays[f"{i}.{name}"])
+                key = f"{i}.{name}"
+                src = np.asarray(arrays[key])
                 if src.shape != arr.shape:
-                    raise ValueError(f"optimizer state {i}.{name} has shape {src.shape}, expected {arr.shape}")
-                np.copyto(arr, src, casting="unsafe")
-        self.t = int(state["t"])
+                    raise ValueError(f"optimizer state {key} has shape {src.shape}, expected {arr.shape}")
+                src = cast_parameter(src, arr.dtype, f"optimizer state {key}")
+                if name in self.nonnegative_state and (src < 0).any():
+                    raise ValueError(f"optimizer state {key} holds negative values; it is a sum of squares")
+                values.append((arr, src))
+        for arr, src in values:
+            np.copyto(arr, src)
+        self.t = int(t)
+
+
+_MAX_STEPS = 2**62   # a step count beyond this is a corrupt file (and would overflow β^t)
 
 
 class SGD(Optimizer):
@@ -158,7 +217,10 @@ class Momentum(Optimizer):
     def __init__(self, params: Iterable[Parameter], lr: LearningRate = 0.01, momentum: float = 0.9,
                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr, weight_decay)
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.momentum = hyperparameter(momentum, "momentum", 0.0, 1.0, high_open=True)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0.0:
+            raise ValueError("Nesterov momentum needs momentum > 0")
 
     def _update(self, value, grad, state, lr, tmp):
         v = state["velocity"]
@@ -175,11 +237,12 @@ class Momentum(Optimizer):
 
 class AdaGrad(Optimizer):
     state_names = ("sum_sq",)
+    nonnegative_state = ("sum_sq",)
 
     def __init__(self, params: Iterable[Parameter], lr: LearningRate = 0.01, eps: float = 1e-7,
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr, weight_decay)
-        self.eps = float(eps)
+        self.eps = hyperparameter(eps, "eps")
 
     def _update(self, value, grad, state, lr, tmp):
         h = state["sum_sq"]
@@ -194,11 +257,13 @@ class AdaGrad(Optimizer):
 
 class RMSProp(Optimizer):
     state_names = ("mean_sq",)
+    nonnegative_state = ("mean_sq",)
 
     def __init__(self, params: Iterable[Parameter], lr: LearningRate = 0.001, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr, weight_decay)
-        self.alpha, self.eps = float(alpha), float(eps)
+        self.alpha = hyperparameter(alpha, "RMSProp alpha", 0.0, 1.0, high_open=True)
+        self.eps = hyperparameter(eps, "eps")
 
     def _update(self, value, grad, state, lr, tmp):
         h = state["mean_sq"]
@@ -221,32 +286,23 @@ class Adam(Optimizer):
     # The moments are kept undivided by (1 − β): M = m / (1 − β1) and V = v / (1 − β2), the
     # exponentially discounted sums of g and g². Their updates M ← β1 M + g, V ← β2 V + g² need no
     # scaling pass and the constants move into the step's scalar: 10 passes over the parameters
-    # per step instead of 12. Saved as they are (an exact round trip); checkpoints written
-    # before, which hold m and v ("exp_avg", "exp_avg_sq"), are converted on loading.
+    # per step instead of 12. Saved as they are (an exact round trip).
     state_names = ("exp_sum", "exp_sum_sq")
-    _legacy_names: ClassVar[dict[str, str]] = {"exp_avg": "exp_sum", "exp_avg_sq": "exp_sum_sq"}
+    nonnegative_state = ("exp_sum_sq",)
 
     def __init__(self, params: Iterable[Parameter], lr: LearningRate = 0.001,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, decoupled: bool = False) -> None:
+        weight_decay = hyperparameter(weight_decay, "weight_decay")
         super().__init__(params, lr, 0.0 if decoupled else weight_decay)
-        self.beta1, self.beta2 = (float(b) for b in betas)
-        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
-            raise ValueError(f"Adam betas must lie in [0, 1), got {betas}")
-        self.eps = float(eps)
-        self.decoupled_weight_decay = float(weight_decay) if decoupled else 0.0
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        arrays, legacy = {}, False
-        for key, arr in state["state"].items():
-            index, _, name = key.partition(".")
-            if name in self._legacy_names:    # m or v of an older checkpoint: M = m / (1 − β1), V = v / (1 − β2)
-                legacy = True
-                scale = 1.0 - (self.beta1 if name == "exp_avg" else self.beta2)
-                arrays[f"{index}.{self._legacy_names[name]}"] = np.asarray(arr, dtype=np.float64) / scale
-            else:
-                arrays[key] = arr
-        super().load_state_dict({**state, "state": arrays} if legacy else state)
+        try:
+            beta1, beta2 = betas
+        except (TypeError, ValueError):
+            raise ValueError(f"Adam betas must be a pair (beta1, beta2), got {betas!r}") from None
+        self.beta1 = hyperparameter(beta1, "Adam beta1", 0.0, 1.0, high_open=True)
+        self.beta2 = hyperparameter(beta2, "Adam beta2", 0.0, 1.0, high_open=True)
+        self.eps = hyperparameter(eps, "eps")
+        self.decoupled_weight_decay = weight_decay if decoupled else 0.0
 
     def _update(self, value, grad, state, lr, tmp):
         big_m, big_v = state["exp_sum"], state["exp_sum_sq"]
@@ -294,6 +350,7 @@ def global_grad_norm(params: Iterable[Parameter]) -> float:
 def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
     """Scale all gradients by ``min(1, max_norm / ||g||)`` where ``||g||`` is the global norm
     over every parameter; returns ``||g||`` before clipping."""
+    max_norm = hyperparameter(max_norm, "max_norm", 0.0, low_open=True)
     spans = contiguous_spans(list(params))
     norm = math.sqrt(sum(float(np.vdot(grad, grad)) for _, grad, _ in spans))
     if norm > max_norm:

@@ -11,10 +11,27 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
+
+def _checked(schedule: Any) -> None:
+    """Refuse a schedule whose numbers are not finite or whose step counts are not positive
+    integers: a NaN learning rate or a zero ``every`` would surface only mid-training."""
+    for name, value in asdict(schedule).items():
+        if name in ("duration", "every"):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{type(schedule).__name__} {name} must be a positive integer, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(value):
+            raise ValueError(f"{type(schedule).__name__} {name} must be a finite number, got {value!r}")
+
 
 @dataclass(frozen=True)
 class Constant:
     value: float
+
+    def __post_init__(self) -> None:
+        _checked(self)
 
     def __call__(self, t: int) -> float:
         return self.value
@@ -26,6 +43,9 @@ class Linear:
     start: float
     end: float
     duration: int
+
+    def __post_init__(self) -> None:
+        _checked(self)
 
     def __call__(self, t: int) -> float:
         if t >= self.duration:
@@ -41,6 +61,9 @@ class Exponential:
     decay: float
     minimum: float = 0.0
 
+    def __post_init__(self) -> None:
+        _checked(self)
+
     def __call__(self, t: int) -> float:
         return max(self.start * self.decay ** t, self.minimum)
 
@@ -52,6 +75,9 @@ class StepDecay:
     factor: float
     every: int
 
+    def __post_init__(self) -> None:
+        _checked(self)
+
     def __call__(self, t: int) -> float:
         return self.start * self.factor ** (t // self.every)
 
@@ -62,6 +88,9 @@ class Cosine:
     start: float
     end: float
     duration: int
+
+    def __post_init__(self) -> None:
+        _checked(self)
 
     def __call__(self, t: int) -> float:
         frac = min(max(t / max(self.duration, 1), 0.0), 1.0)
@@ -78,9 +107,12 @@ def schedule_config(schedule: Schedule) -> dict[str, Any]:
 
 def schedule_from_config(config: dict[str, Any] | float) -> Callable[[int], float]:
     """A schedule from a number (constant) or a ``{"type": ..., ...}`` dictionary."""
-    if isinstance(config, (int, float)):
+    if isinstance(config, (int, float)) and not isinstance(config, bool):
         return Constant(float(config))
     kind = config.get("type") if isinstance(config, dict) else None
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise ValueError(f"unknown schedule {config!r}; types: {sorted(_KINDS)}")
-    return _KINDS[kind](**{k: v for k, v in config.items() if k != "type"})
+    try:
+        return _KINDS[kind](**{k: v for k, v in config.items() if k != "type"})
+    except TypeError as exc:       # a missing or unknown field
+        raise ValueError(f"schedule {kind}: {exc}") from None

@@ -30,13 +30,16 @@ def test_wrong_dtype():
         rlnn.Parameter(np.zeros(3, dtype=int))
 
 
-def test_nan_checks_when_asked():
+def test_non_finite_input_is_refused_and_gradients_checked_when_asked():
     net = rlnn.MLP([2, 3, 1], rng_or_seed=0)
     bad = np.array([[np.nan, 1.0]])
-    net(bad)  # off by default: no cost
-    net.check_finite = True
-    with pytest.raises(ValueError, match="network input contains 1 non-finite"):
-        net(bad)
+    with pytest.raises(ValueError, match=r"MLP\(2, 3, 1\) input contains 1 non-finite"):
+        net(bad)             # always: a NaN observation must not turn into a silent NaN action
+    with pytest.raises(ValueError, match="non-finite"):
+        net.predict(np.array([[np.inf, 1.0]]))
+    with pytest.raises(ValueError, match="non-finite"):    # float64 1e300 overflows the float32 net
+        net(np.array([[1e300, 1.0]]))
+    net.check_finite = True                                # gradients: checked when asked
     net(np.ones((1, 2)))
     with pytest.raises(ValueError, match="gradient passed to backward"):
         net.backward(np.array([[np.inf]]))
