@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rlnn.module import Module, move_parameters
-from rlnn.optim import Optimizer, clip_grad_norm, part_slice, polyak_arrays, polyak_update
+from rlnn.optim import Optimizer, clip_grad_norm, clip_scale, part_slice, polyak_arrays, polyak_update
 
 from .forked import ProcessGroup, fork_available, shared_array
 from .replay import Batch
@@ -135,7 +135,7 @@ class RowSplit:
             self._squares[rank] = sum(float(np.vdot(g, g)) for g in summed)
             group.barrier()                               # every slice's squared norm is in
             norm = math.sqrt(float(self._squares.sum()))
-            scale = max_norm_scale(norm, max_grad_norm)
+            scale = clip_scale(norm, max_grad_norm)
         for opt in optimizers:
             opt.advance()                                 # the step count, kept in every process
             opt.update_part(rank, size, float(self._rates[self._index[id(opt)]]), scale)
@@ -205,11 +205,6 @@ class RowSplit:
         if self._group is not None:
             self._group.close()
             self._group = None
-
-
-def max_norm_scale(norm: float, max_norm: float) -> float:
-    """The factor :func:`rlnn.optim.clip_grad_norm` scales a gradient of global norm ``norm`` by."""
-    return max_norm / (norm + 1e-12) if 0 < max_norm < norm else 1.0
 
 
 def available_cores() -> int:

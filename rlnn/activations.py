@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .module import Module, as_batch, register_module
+from .checks import as_batch
+from .module import Module, register_module
 
 
 class Activation(Module):

@@ -21,8 +21,8 @@ import numpy as np
 
 from .activations import ACTIVATIONS, Activation, get_activation
 from .init import default_initializer, get_initializer, make_rng
-from .module import (Module, Parameter, as_batch, as_float_array, check_finite, float_dtype, layer_size,
-                     pack_parameters, register_module)
+from .checks import as_batch, as_float_array, check_finite, float_dtype, layer_size
+from .module import Module, Parameter, pack_parameters, register_module
 
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -128,7 +128,7 @@ class Sequential(Module):
     ``zero_grad`` is one ``fill`` and optimisers update the network as one flat vector.
 
     ``forward`` and ``predict`` check their input once (shape, dtype, NaN or inf: see
-    :func:`~rlnn.module.as_batch`); the layers inside then run unchecked on what the layer
+    :func:`~rlnn.checks.as_batch`); the layers inside then run unchecked on what the layer
     before produced. Set ``check_finite = True`` to have ``backward`` reject NaN or infinite
     gradients too (off by default: it costs a pass over the gradient).
 

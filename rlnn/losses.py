@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import check_finite
+from .checks import check_finite
 
 _REDUCTIONS = ("sum", "mean")
 

@@ -353,11 +353,18 @@ def clip_grad_norm(params: Iterable[Parameter], max_norm: float) -> float:
     max_norm = hyperparameter(max_norm, "max_norm", 0.0, low_open=True)
     spans = contiguous_spans(list(params))
     norm = math.sqrt(sum(float(np.vdot(grad, grad)) for _, grad, _ in spans))
-    if norm > max_norm:
-        scale = max_norm / (norm + 1e-12)
+    scale = clip_scale(norm, max_norm)
+    if scale != 1.0:
         for _, grad, _ in spans:
             grad *= scale
     return norm
+
+
+def clip_scale(norm: float, max_norm: float) -> float:
+    """The factor :func:`clip_grad_norm` scales a gradient of global norm ``norm`` by:
+    ``max_norm / ||g||`` above the bound, 1 below (also for a caller that computes the norm
+    itself, such as processes that each hold a slice of the gradient)."""
+    return max_norm / (norm + 1e-12) if 0 < max_norm < norm else 1.0
 
 
 def polyak_update(target: Iterable[Parameter], source: Iterable[Parameter], tau: float) -> None:
@@ -397,4 +404,4 @@ def hard_update(target: Iterable[Parameter], source: Iterable[Parameter]) -> Non
 
 
 __all__ = ["OPTIMIZERS", "SGD", "AdaGrad", "Adam", "Constant", "Momentum", "Optimizer", "RMSProp",
-           "clip_grad_norm", "global_grad_norm", "hard_update", "polyak_arrays", "polyak_update"]
+           "clip_grad_norm", "clip_scale", "global_grad_norm", "hard_update", "polyak_arrays", "polyak_update"]

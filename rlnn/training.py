@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .init import make_rng
-from .module import Module, as_float_array, check_finite
+from .checks import as_float_array, check_finite
+from .module import Module
 from .optim import Optimizer
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
