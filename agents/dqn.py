@@ -171,11 +171,23 @@ class DQN:
         frac = min(step / decay_steps, 1.0) if decay_steps > 0 else 1.0
         return c.exploration_initial_eps + frac * (c.exploration_final_eps - c.exploration_initial_eps)
 
-    def explore(self, obs: np.ndarray, step: int) -> int:
-        """ε-greedy action for training at env step ``step``."""
-        if self.rng.random() < self.epsilon(step):
-            return int(self.rng.integers(self.n_actions)) + self.action_start
-        return self.act(obs)
+    def encode(self, obs: Any) -> np.ndarray:
+        """An observation (or a batch) as the flat float32 rows the network and replay take."""
+        return as_observation(obs, self.obs_dim)
+
+    def explore(self, obs: np.ndarray, step: int) -> int | np.ndarray:
+        """ε-greedy action for training at env step ``step``: an ``int`` for one observation,
+        ``(n,)`` actions for a batch of ``n`` (one per sub-env, each ε-greedy on its own)."""
+        obs = self.encode(obs)
+        epsilon = self.epsilon(step)
+        if obs.ndim == 1:
+            if self.rng.random() < epsilon:
+                return int(self.rng.integers(self.n_actions)) + self.action_start
+            return self.act(obs)
+        actions = self.act(obs)
+        random_rows = self.rng.random(len(obs)) < epsilon
+        actions[random_rows] = self.rng.integers(self.n_actions, size=int(random_rows.sum())) + self.action_start
+        return actions
 
     # -- learning --------------------------------------------------------------------------
     def td_target(self, batch: Batch, q_next_target: np.ndarray | None = None) -> np.ndarray:

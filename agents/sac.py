@@ -203,10 +203,16 @@ class SAC:
         actions = np.clip(self.scaler.to_env(unit), self.scaler.low, self.scaler.high).astype(np.float32)
         return actions if obs.ndim == 2 else actions[0]
 
+    def encode(self, obs: Any) -> np.ndarray:
+        """An observation (or a batch) as the flat float32 rows the networks and replay take."""
+        return as_observation(obs, self.obs_dim)
+
     def explore(self, obs: np.ndarray, step: int) -> np.ndarray:
-        """Uniform random actions before ``learning_starts``, policy samples afterwards."""
+        """Uniform random actions before ``learning_starts``, policy samples afterwards. ``(act_dim,)`` for one observation, ``(n, act_dim)`` for a batch of ``n``."""
+        obs = self.encode(obs)
         if step < self.config.learning_starts:
-            return self.rng.uniform(self.scaler.low, self.scaler.high).astype(np.float32)
+            size = None if obs.ndim == 1 else (len(obs), self.act_dim)
+            return self.rng.uniform(self.scaler.low, self.scaler.high, size=size).astype(np.float32)
         return self.act(obs, deterministic=False)
 
     # -- losses (each fills the gradients it names) ------------------------------------------

@@ -174,17 +174,19 @@ def start(run_dir: Path, steps: int) -> subprocess.Popen:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_saves_and_the_resumed_run_equals_an_uninterrupted_one(tmp_path, signum):
-    process = start(tmp_path / "run", 3000)
-    time.sleep(0.8)
+    process = start(tmp_path / "run", 6000)
+    deadline = time.monotonic() + 60           # signal once the run is under way (not a fixed sleep,
+    while not (tmp_path / "run" / "checkpoints" / "step_100.npz").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)                      # which a fast machine outruns)
     process.send_signal(signum)
     assert process.wait(timeout=60) == 0
     resume = json.loads(subprocess.run([sys.executable, "-c", "import rlnn,sys,json; "
                                         "print(json.dumps(rlnn.load_arrays(sys.argv[1])[1]['trainer']['step']))",
                                         str(tmp_path / "run" / "checkpoints" / "resume.npz")],
                                        capture_output=True, text=True, check=True).stdout)
-    assert 0 < resume < 3000                             # it stopped part-way, and saved where
-    assert start(tmp_path / "run", 3000).wait(timeout=120) == 0
-    trainer(tmp_path / "whole", 3000).run()
+    assert 0 < resume < 6000                             # it stopped part-way, and saved where
+    assert start(tmp_path / "run", 6000).wait(timeout=120) == 0
+    trainer(tmp_path / "whole", 6000).run()
     assert_same(parameters(tmp_path / "run"), parameters(tmp_path / "whole"))
 
 
