@@ -15,6 +15,7 @@ Shared pieces: ``replay`` (experience replay), ``loop`` (the off-policy training
 ``checkpoint``, ``config`` (typed hyperparameters and run settings from dicts).
 """
 
+from .callbacks import Callback, LogMetric, StopAfterTime, StopOnReward
 from .checkpoint import load_agent, save_agent
 from .dqn import DQN, DQNConfig
 from .evaluation import EvalResult, evaluate
@@ -33,13 +34,17 @@ __all__ = [
            "SAC",
            "TD3",
            "Batch",
+           "Callback",
            "DDPGConfig",
            "DQNConfig",
            "EvalResult",
+           "LogMetric",
            "OffPolicyTrainer",
            "ReplayBuffer",
            "RunSettings",
            "SACConfig",
+           "StopAfterTime",
+           "StopOnReward",
            "TD3Config",
            "evaluate",
            "load_agent",

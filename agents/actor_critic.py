@@ -50,6 +50,12 @@ class ActionScaler:
         """``center + scale * u``; ``u`` of shape ``(..., d)`` in ``[-1, 1]``."""
         return u * self.scale + self.center
 
+    def uniform(self, rng: np.random.Generator, rows: int | None) -> np.ndarray:
+        """Actions drawn uniformly from the box (the warm-up before ``learning_starts``):
+        ``(d,)`` for ``rows=None``, else ``(rows, d)``; float32."""
+        size = None if rows is None else (rows, len(self.low))
+        return rng.uniform(self.low, self.high, size=size).astype(np.float32)
+
 
 def mlp(sizes: Sequence[int], activation: str, rng: np.random.Generator, dtype: Any,
         output_activation: str = "identity") -> rlnn.MLP:

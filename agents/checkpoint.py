@@ -1,6 +1,6 @@
-"""Agent checkpoints: every network, target network and optimiser state as plain arrays in one
-``.npz`` (through :func:`rlnn.save_arrays`), plus JSON metadata: the algorithm, its config, the
-spaces and the env id. Loading rebuilds the agent without unpickling anything.
+"""Agent checkpoints: every network, target network and optimiser state, and the normalization
+statistics, as plain arrays in one ``.npz`` (through :func:`rlnn.save_arrays`), plus JSON
+metadata: the algorithm, its config, the spaces and the env id. Loading rebuilds the agent without unpickling anything.
 
 A checkpoint may come from anywhere, so reading one checks it before trusting it, and every
 problem is a one-line ``ValueError`` naming the file: an unknown algorithm, missing, extra or
@@ -23,11 +23,13 @@ import rlnn
 from rlnn.module import Module
 from rlnn.optim import Optimizer
 
+from .normalization import SECTIONS as STATISTICS_SECTIONS
 from .safety import plain_env_id, registered_env_id, shown
-from .spaces import space_from_json
+from .spaces import observation_width, space_from_json
 
-# What acting needs: the Q-network (DQN) or the actor (SAC, TD3, DDPG), and SAC's temperature.
-POLICY_SECTIONS = ("q", "actor", "log_alpha")
+# What acting needs: the Q-network (DQN) or the actor (SAC, TD3, DDPG), SAC's temperature and
+# the observation statistics (agents.normalization; present when that normalization is on).
+POLICY_SECTIONS = ("q", "actor", "log_alpha", "obs_rms")
 # Building an agent may allocate at most this, or 256x the file's arrays if that is more: its
 # networks, their targets, gradients, Adam moments and scratch arrays are a small multiple of
 # what a full checkpoint holds; a policy-only file holds one network of the several built
@@ -58,8 +60,10 @@ def unpack_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], modules: d
     Refuses (``ValueError``) arrays of a section nobody reads, a network's missing, extra or
     misshapen arrays, a dtype other than the network's (a file never silently changes
     precision), NaN, infinity and out-of-range optimiser state. Arrays without a section
-    (SAC's ``log_alpha``) and the sections of optimisers the file names in ``optimizer_steps``
-    but this agent does not hold (an older layout the agent converts itself) are the caller's.
+    (SAC's ``log_alpha``), the normalization statistics (``obs_rms/…``, ``reward_rms/…``, read by
+    :class:`agents.normalization.Normalization`) and the sections of optimisers the file names
+    in ``optimizer_steps`` but this agent does not hold (an older layout the agent converts
+    itself) are the caller's.
     """
     if not isinstance(meta, dict):
         raise ValueError("checkpoint metadata must be a JSON object")  # noqa: TRY004
@@ -71,7 +75,7 @@ def unpack_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], modules: d
         if "/" in key:
             prefix, _, rest = key.partition("/")
             sections.setdefault(prefix, {})[rest] = value
-    known = set(modules) | {f"opt.{name}" for name in (*optimizers, *steps)}
+    known = set(modules) | {f"opt.{name}" for name in (*optimizers, *steps)} | set(STATISTICS_SECTIONS)
     unknown = sorted(set(sections) - known)
     if unknown:
         raise ValueError(f"arrays of unknown part(s) {shown(unknown)}; this agent has networks {sorted(modules)}")
@@ -111,8 +115,9 @@ def save_agent(agent: Any, path: str | os.PathLike, extra: dict[str, Any] | None
 
 
 def export_policy(agent: Any, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
-    """Write only what ``act`` needs (no target networks, critics or optimiser state): a small
-    file to ship or render. Loading it gives identical actions; it cannot resume training."""
+    """Write only what ``act`` needs (the policy network and the observation statistics; no
+    target networks, critics, optimiser state or reward statistics): a small file to ship or
+    render. Loading it gives identical actions; it cannot resume training."""
     arrays, meta = agent.state_dict()
     kept = {k: v for k, v in arrays.items() if k.split("/", 1)[0] in POLICY_SECTIONS}
     _refuse_non_finite(kept, f"{path}: not written")
@@ -193,11 +198,10 @@ def _check_size(arrays: dict[str, np.ndarray], meta: dict[str, Any], source: str
     if not isinstance(config, dict):
         raise ValueError(f"{source}: checkpoint has no config object")
     try:
-        obs = space_from_json(meta.get("observation_space"))
+        obs_dim = observation_width(space_from_json(meta.get("observation_space")))
         act = space_from_json(meta.get("action_space"))
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
-    obs_dim = int(np.prod(obs.shape)) if obs.shape else 1
     act_dim = int(getattr(act, "n", 0) or (np.prod(act.shape) if act.shape else 1))
     arch = config.get("net_arch", [])
     if not isinstance(arch, list) or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in arch):

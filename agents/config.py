@@ -116,6 +116,19 @@ class OffPolicyConfig:
     """Hidden layer widths."""
     activation: str = "relu"
     """Hidden activation."""
+    n_envs: int = 1
+    """Environments stepped together (``gymnasium.vector``); steps, ``learning_starts`` and the
+    evaluation and checkpoint frequencies count transitions of all of them, ``train_freq`` counts
+    vector steps (as in Stable-Baselines3)."""
+    vec_env: str = "sync"
+    """With ``n_envs > 1``: "sync" (one process) or "async" (a process per env, for slow envs)."""
+    normalize_observations: bool = False
+    """Standardise observations by their running mean and variance, counted while exploring,
+    frozen when acting and saved with the agent (:mod:`agents.normalization`)."""
+    normalize_rewards: bool = False
+    """Divide sampled rewards by their running root-mean-square (:mod:`agents.normalization`)."""
+    normalize_clip: float = 10.0
+    """Normalized observations and scaled rewards are clipped to ±this."""
 
     SCHEDULES: ClassVar[tuple[str, ...]] = ("constant", "linear")
 
@@ -142,6 +155,10 @@ class OffPolicyConfig:
         from rlnn.activations import ACTIVATIONS
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"config key 'activation' must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.n_envs < 1:
+            raise ValueError(f"config key 'n_envs' must be at least 1, got {self.n_envs}")
+        if self.vec_env not in ("sync", "async"):
+            raise ValueError(f"config key 'vec_env' must be 'sync' or 'async', got {self.vec_env!r}")
         dtype = getattr(self, "dtype", "float32")
         if dtype not in ("float32", "float64"):
             raise ValueError(f"config key 'dtype' must be 'float32' or 'float64', got {dtype!r}")
@@ -175,6 +192,8 @@ class RunSettings:
     """Extra entries for ``run.json`` (the command line, where the config came from)."""
     overwrite: bool = False
     """Start afresh in a ``run_dir`` that already holds a run (its files are removed first)."""
+    tensorboard: bool = False
+    """Also write every metric as TensorBoard event files into ``run_dir/tensorboard``."""
 
     def validate(self) -> None:
         for name in ("total_steps", "eval_episodes"):

@@ -29,9 +29,11 @@ from rlnn.optim import Adam, Optimizer, polyak_update
 
 from .checkpoint import pack_state, unpack_state
 from .config import OffPolicyConfig, config_from_dict, config_to_dict
+from .normalization import Normalization
 from .parallel import SERIAL, Reducer
 from .replay import Batch
-from .spaces import as_observation, check_box_observation, check_discrete_action, space_from_json, space_to_json
+from .run_length import RunLength
+from .spaces import ObservationEncoder, check_discrete_action, space_from_json, space_to_json
 
 
 @dataclass
@@ -130,16 +132,41 @@ class DuelingQNetwork(Module):
 
 
 class DQN:
-    """A DQN agent for ``Box`` observations and ``Discrete`` actions."""
+    """A DQN agent for ``Discrete`` actions and vector observations (a ``Box``, ``Discrete``,
+    ``MultiDiscrete``, ``MultiBinary`` or a ``Dict``/``Tuple`` of those, encoded by
+    :class:`~agents.spaces.ObservationEncoder`; optionally normalized, :mod:`agents.normalization`).
+
+    ``total_steps`` is the length of the run in env steps: ε decays over
+    ``exploration_fraction × total_steps`` of them (and a "linear" learning rate over all). It
+    starts unset unless given here; :class:`~agents.loop.OffPolicyTrainer` sets it, and a custom
+    loop must set it (``DQN(..., total_steps=N)`` or ``agent.total_steps = N``) before its first
+    ``explore``, else that call is a one-line ``ValueError`` naming it (:mod:`agents.run_length`).
+    A custom loop, CleanRL's way (``c = agent.config``)::
+
+        agent = DQN(env.observation_space, env.action_space, seed=0, total_steps=N)
+        replay = ReplayBuffer(c.buffer_size, agent.obs_dim)
+        obs = agent.encode(env.reset(seed=0)[0])
+        for step in range(1, N + 1):
+            action = agent.explore(obs, step - 1)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            replay.add(obs, action, reward, agent.encode(next_obs), terminated, truncated)
+            obs = agent.encode(env.reset()[0] if terminated or truncated else next_obs)
+            if step > c.learning_starts and step % c.train_freq == 0:
+                agent.train_step(replay.sample(c.batch_size, c.gamma))
+            agent.on_step(step)          # the target network's refresh and the learning rate
+    """
 
     algo = "dqn"
     Config = DQNConfig
     metric_names = ("loss", "q_mean")
+    total_steps = RunLength(("ε's decay over exploration_fraction of the run", lambda c: c.exploration_fraction > 0
+                             and c.exploration_initial_eps != c.exploration_final_eps))
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
-                 config: DQNConfig | dict | None = None, seed: int | None = 0) -> None:
+                 config: DQNConfig | dict | None = None, seed: int | None = 0, total_steps: int | None = None) -> None:
         self.config = config if isinstance(config, DQNConfig) else config_from_dict(DQNConfig, config or {})
-        self.obs_dim = check_box_observation(observation_space, "DQN")
+        self.encoder = ObservationEncoder(observation_space, "DQN")
+        self.obs_dim = self.encoder.dim
         self.n_actions = check_discrete_action(action_space, "DQN")
         self.observation_space, self.action_space = observation_space, action_space
         self.action_start = int(action_space.start)
@@ -153,32 +180,45 @@ class DQN:
         self.q_target = self.q.copy()
         self.optimizer = Adam(self.q.parameters(), lr=c.learning_rate)
         self.loss_fn = Huber(reduction="mean") if c.loss == "huber" else SquaredError(reduction="mean", half=True)
+        self.normalization = Normalization(self.obs_dim, c)
         self.n_updates = 0
-        self.total_steps = 1
+        self.total_steps = total_steps
 
     # -- acting ----------------------------------------------------------------------------
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> int | np.ndarray:
-        """Greedy action(s): one ``int`` for an observation of shape ``(obs_dim,)``, an array
-        of shape ``(B,)`` for a batch of shape ``(B, obs_dim)``."""
-        obs = as_observation(obs, self.obs_dim)
+    def predict(self, obs: Any, deterministic: bool = True) -> int | np.ndarray:
+        """Greedy action(s) for raw observations of the env (or rows :meth:`encode` made):
+        one ``int`` for one observation, an array ``(B,)`` for a batch of ``B``. The observation
+        statistics are applied, never updated. SB3's name, but SB3's ``predict`` returns
+        ``(action, state)`` and this the action(s) only; and DQN's policy is greedy whatever
+        ``deterministic`` says (SB3 takes a random action with its current ε when it is False).
+        ``act`` is the same method."""
+        obs = self.normalization.observations(self.encode(obs))
         q = self.q.predict(obs if obs.ndim == 2 else obs[None])
         actions = q.argmax(axis=1) + self.action_start
         return int(actions[0]) if obs.ndim == 1 else actions
 
+    act = predict
+
     def epsilon(self, step: int) -> float:
+        """ε at env step ``step``: from ``exploration_initial_eps`` linearly to
+        ``exploration_final_eps`` over ``exploration_fraction × total_steps`` steps."""
         c = self.config
-        decay_steps = c.exploration_fraction * self.total_steps
-        frac = min(step / decay_steps, 1.0) if decay_steps > 0 else 1.0
+        frac = 1.0
+        if c.exploration_fraction > 0 and c.exploration_initial_eps != c.exploration_final_eps:
+            frac = min(step / (c.exploration_fraction * self.total_steps), 1.0)
         return c.exploration_initial_eps + frac * (c.exploration_final_eps - c.exploration_initial_eps)
 
     def encode(self, obs: Any) -> np.ndarray:
-        """An observation (or a batch) as the flat float32 rows the network and replay take."""
-        return as_observation(obs, self.obs_dim)
+        """Raw observation(s) as the flat float32 rows the network and the replay memory take
+        (:class:`~agents.spaces.ObservationEncoder`; rows already encoded pass through)."""
+        return self.encoder.encode(obs)
 
-    def explore(self, obs: np.ndarray, step: int) -> int | np.ndarray:
+    def explore(self, obs: Any, step: int) -> int | np.ndarray:
         """ε-greedy action for training at env step ``step``: an ``int`` for one observation,
-        ``(n,)`` actions for a batch of ``n`` (one per sub-env, each ε-greedy on its own)."""
+        ``(n,)`` actions for a batch of ``n`` (one per sub-env, each ε-greedy on its own). Each
+        observation given here is counted once in the normalization statistics (when on)."""
         obs = self.encode(obs)
+        self.normalization.observe(obs)
         epsilon = self.epsilon(step)
         if obs.ndim == 1:
             if self.rng.random() < epsilon:
@@ -218,8 +258,9 @@ class DQN:
         return value, grad_q, q
 
     def prepare(self, batches: list[Batch]) -> list[Batch]:
-        """The batches as they are: a DQN update draws nothing at random."""
-        return batches
+        """The batches with normalized observations and scaled rewards when the config asks for
+        them (:mod:`agents.normalization`), else as they are: a DQN update draws nothing at random."""
+        return self.normalization.batches(batches)
 
     def train_round(self, batches: list[Batch], reducer: Reducer = SERIAL) -> list[dict[str, float]]:
         """One gradient step per batch (the rows this process is given of each).
@@ -240,8 +281,9 @@ class DQN:
         return results
 
     def train_step(self, batch: Batch) -> dict[str, float]:
-        """One gradient step on a minibatch, in this process."""
-        return self.train_round([batch])[0]
+        """One gradient step on a minibatch, in this process (through :meth:`prepare`, so a
+        custom loop trains on what the agent acts on: normalized rows when normalization is on)."""
+        return self.train_round(self.prepare([batch]))[0]
 
     def on_step(self, step: int) -> None:
         """Called by the training loop after every env step: the learning-rate schedule and the
@@ -257,16 +299,18 @@ class DQN:
     # -- checkpoints -----------------------------------------------------------------------
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, meta = pack_state({"q": self.q, "q_target": self.q_target}, {"q": self.optimizer})
+        arrays.update(self.normalization.state_dict())
         meta.update(config=config_to_dict(self.config), observation_space=space_to_json(self.observation_space),
                     action_space=space_to_json(self.action_space), rng=self.rng.bit_generator.state,
-                    n_updates=self.n_updates, total_steps=self.total_steps, learning_rate=self.optimizer.lr)
+                    n_updates=self.n_updates, total_steps=self._total_steps, learning_rate=self.optimizer.lr)
         return arrays, meta
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         unpack_state(arrays, meta, {"q": self.q, "q_target": self.q_target}, {"q": self.optimizer})
+        self.normalization.load_state_dict(arrays, meta.get("policy_only", False))
         self.rng.bit_generator.state = meta["rng"]
         self.n_updates = int(meta.get("n_updates", 0))
-        self.total_steps = int(meta.get("total_steps", 1))
+        self.total_steps = meta.get("total_steps")
         self.optimizer.lr = float(meta.get("learning_rate", self.config.learning_rate))
 
     @classmethod

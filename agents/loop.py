@@ -1,22 +1,38 @@
 """The off-policy training loop shared by DQN, SAC, TD3 and DDPG: collect, store, update, log,
-evaluate, checkpoint.
+evaluate, checkpoint, call back.
 
-Per env step::
+``OffPolicyTrainer(agent, env, settings)`` trains on ``env``: a registered id (made with
+``settings.env_kwargs``), a ``gymnasium.Env``, a factory returning one, or a
+``gymnasium.vector.VectorEnv`` (:mod:`agents.collection`); with config ``n_envs = N > 1`` an id
+or factory is made into N envs (``vec_env`` "sync" or "async"). Per loop step::
 
-    a = agent.explore(s, step)              # ε-greedy, noise, or uniform before learning_starts
-    s', r, terminated, truncated = env.step(a);   replay.add(s, a, r, s', terminated, truncated)
-    every train_freq steps (after learning_starts): sample gradient_steps minibatches, then
-        agent.train_round(batches) (or agent.train_step on each)
-    agent.on_step(step)                     # target-network schedule
+    a = agent.explore(s, step)          # one observation, or the batch of the N sub-envs
+    step the env(s), store every transition (N per vector step), step += N
+    every train_freq loop steps once step > learning_starts: gradient_steps minibatches through
+        agent.train_round (rows split over processes when lanes > 1)
+    agent.on_step(t) for every transition count t passed; evaluate / checkpoint when step
+    crosses a multiple of eval_freq / checkpoint_freq; callbacks' on_step
 
-A run folder (optional) receives ``run.json`` (what was run), ``metrics.csv`` (one row per
-episode and per evaluation), ``checkpoints/step_<n>.npz`` (periodic), ``best.npz``,
-``final.npz``, ``policy.npz`` (only what acting needs) and ``checkpoints/resume.npz`` (agent, replay memory, RNG states, counters).
+Counting is Stable-Baselines3's: ``total_steps``, ``learning_starts`` and the frequencies count
+env transitions of all sub-envs, ``train_freq`` counts loop (vector) steps, so N envs make N
+times fewer updates per transition unless ``gradient_steps`` grows with N. As ``on_step`` sees
+every transition count, DQN refreshes its target network every ``target_update_interval``
+transitions (SB3: every ``interval // N`` vector steps) and learning-rate schedules follow the
+transitions. The last vector step may pass ``total_steps`` by up to N − 1. ``n_envs = 1`` is
+the one-env path, bit for bit as before.
 
-Resuming is exact: every training episode resets with a seed drawn from the loop's own RNG,
-and an episode cut short by the interruption is re-entered by resetting with its seed and
-replaying its actions (the last ones in the replay memory), so an interrupted and resumed run
-ends with the same parameters as an uninterrupted one (for deterministic environments).
+A run folder (optional) receives ``run.json`` (``env_id`` null for an env without a registered
+id), ``metrics.csv`` (a row per episode of any sub-env and per evaluation; callbacks' metrics
+too), TensorBoard event files (``tensorboard/`` when ``settings.tensorboard``, :mod:`agents.sinks`),
+``checkpoints/step_<n>.npz``, ``best.npz``, ``final.npz``, ``policy.npz`` (only what acting
+needs) and ``checkpoints/resume.npz`` (agent, replay memory, RNG states, counters). A callback
+(:mod:`agents.callbacks`) that stops a run ends it as a finished one; the summary says why.
+
+Resuming is exact: every episode of every sub-env resets with a seed drawn from the loop's own
+RNG, and an episode cut short is re-entered by resetting with its seed and replaying its actions
+(the last ones in the replay memory), so an interrupted and resumed run ends with the parameters
+of an uninterrupted one (for deterministic envs). ``resume(run_dir, env=...)`` takes the env
+again for a run that had no env id.
 """
 
 from __future__ import annotations
@@ -26,7 +42,7 @@ import math
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,16 +52,20 @@ import numpy as np
 import rlnn
 
 from .blas import blas_threads
+from .callbacks import Callback, Callbacks, EvalFunction
 from .checkpoint import agent_from_state, export_policy, save_agent
+from .collection import EnvLike, EnvSource, SingleEnv, VectorEnvs, make_replay
 from .config import OffPolicyConfig, RunSettings, config_to_dict
-from .evaluation import EVAL_SEED_OFFSET, EvalResult, evaluate
+from .evaluation import EvalResult, evaluate
 from .parallel import SERIAL, Reducer, RowSplit, Serial, make_reducer, resolve_lanes
 from .progress import ProgressBar
-from .replay import Batch, ReplayBuffer
+from .replay import Batch
 from .run_folder import RunFolder, RunFolderError
+from .sinks import CsvLog, TensorBoardLog
 
 METRIC_COLUMNS = ("kind", "step", "episode", "return", "length", "time", "steps_per_s",
                   "eval_mean_return", "eval_std_return")
+EvalEnv = gym.Env | Callable[[], gym.Env] | None
 
 
 class OffPolicyAgent(Protocol):
@@ -57,8 +77,9 @@ class OffPolicyAgent(Protocol):
     metric_names: tuple[str, ...]
     total_steps: int
 
-    def explore(self, obs: np.ndarray, step: int) -> Any: ...
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> Any: ...
+    def encode(self, obs: Any) -> np.ndarray: ...
+    def explore(self, obs: Any, step: int) -> Any: ...
+    def act(self, obs: Any, deterministic: bool = True) -> Any: ...
     def prepare(self, batches: list[Batch]) -> list[Batch]: ...
     def train_round(self, batches: list[Batch], reducer: Reducer) -> list[dict[str, float]]: ...
     def on_step(self, step: int) -> None: ...
@@ -66,32 +87,27 @@ class OffPolicyAgent(Protocol):
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]: ...
 
 
-def make_replay(agent: OffPolicyAgent, seed: int) -> ReplayBuffer:
-    space = agent.action_space
-    if isinstance(space, gym.spaces.Discrete):
-        shape, dtype = (), np.int64
-    else:
-        shape, dtype = space.shape, np.float32
-    return ReplayBuffer(agent.config.buffer_size, agent.obs_dim, shape, dtype, rng=np.random.default_rng([seed, 1]))
-
-
 class TrainingDiverged(ValueError):
     """A loss became NaN or infinite (one line: where, and what to do)."""
 
 
 class OffPolicyTrainer:
-    """Trains ``agent`` on ``env_id`` as ``settings`` say (a bare number is the total env steps,
-    everything else at its default). ``log`` receives one-line messages; ``on_eval(trainer,
-    result)`` is called after every evaluation (e.g. to report to a hyperparameter search)."""
+    """Trains ``agent`` on ``env`` (an id, an env, a factory or a vector env) as ``settings`` say
+    (a bare number is the total env steps, everything else at its default). ``callbacks``:
+    :class:`~agents.callbacks.Callback` objects; ``on_eval(trainer, result)`` is called after
+    every evaluation (e.g. to report to a hyperparameter search); ``eval_env`` an env or factory
+    to evaluate on (else one made like ``env``, or from its spec); ``log`` receives one-line
+    messages. Bad input is a one-line ``ValueError``."""
 
-    def __init__(self, agent: OffPolicyAgent, env_id: str, settings: RunSettings | int, *,
-                 log: Callable[[str], None] | None = None,
-                 on_eval: Callable[[OffPolicyTrainer, EvalResult], None] | None = None) -> None:
+    def __init__(self, agent: OffPolicyAgent, env: EnvLike, settings: RunSettings | int, *,
+                 callbacks: Iterable[Callback] = (), log: Callable[[str], None] | None = None,
+                 on_eval: Callable[[OffPolicyTrainer, EvalResult], None] | None = None,
+                 eval_env: EvalEnv = None) -> None:
         settings = RunSettings(total_steps=settings) if isinstance(settings, int) else settings
         settings.validate()
-        self.settings = settings
-        self.on_eval = on_eval
-        self.agent, self.env_id, self.seed = agent, env_id, int(settings.seed)
+        self.settings, self.on_eval, self.seed = settings, on_eval, int(settings.seed)
+        self.callbacks = Callbacks([*([EvalFunction(on_eval)] if on_eval is not None else []), *callbacks],
+                                   taken=(*METRIC_COLUMNS, *agent.metric_names))
         self.env_kwargs = dict(settings.env_kwargs)
         self.total_steps = int(settings.total_steps)
         self.eval_freq, self.eval_episodes = int(settings.eval_freq), int(settings.eval_episodes)
@@ -99,30 +115,55 @@ class OffPolicyTrainer:
         self.progress, self.log = settings.progress, log or (lambda msg: None)
         self.run_dir = Path(settings.run_dir) if settings.run_dir is not None else None
         self.folder = RunFolder(self.run_dir) if self.run_dir is not None else None
+        if settings.tensorboard and self.run_dir is None:
+            raise ValueError("tensorboard=True needs a run_dir (event files go into run_dir/tensorboard)")
         self.run_info = dict(settings.run_info)
+        self.columns = [*METRIC_COLUMNS, *agent.metric_names, *self.callbacks.columns]
         self.lanes, self.lanes_reason = resolve_lanes(agent, settings.lanes)
         self.blas_threads = 1 if settings.blas_threads == "auto" else int(settings.blas_threads)
         self.reducer: Serial | RowSplit = SERIAL
-        self.env = gym.make(env_id, **self.env_kwargs)
-        self._eval_env: gym.Env | None = None
-        self.replay = make_replay(agent, self.seed)
+        self.source = EnvSource(env, self.env_kwargs, agent.config.n_envs, agent.config.vec_env, eval_env)
+        self.source.check(agent, self.eval_freq)
+        self.env, self.env_id, self.n_envs = self.source.env, self.source.env_id, self.source.n_envs
+        if agent.config.n_envs != self.n_envs:      # a vector env given: the config says what ran
+            agent.config = dataclasses.replace(agent.config, n_envs=self.n_envs)
+        self.agent = agent
+        self.replay = make_replay(agent, self.seed, self.n_envs)
         self.rng = np.random.default_rng([self.seed, 2])
+        self.collector = (SingleEnv if self.n_envs == 1 and isinstance(self.env, gym.Env) else VectorEnvs)(
+            self.env, agent, self.replay, self.rng)
         agent.total_steps = self.total_steps
-        # Counters and the episode in progress.
+        # Counters.
         self.step = 0
         self.episode = 0
-        self.episode_seed = 0
-        self.episode_return = 0.0
-        self.episode_length = 0
         self.best_eval = -math.inf
         self.recent_returns: deque[float] = deque(maxlen=20)
         self.last_metrics: dict[str, float] = {}
         self.last_eval: EvalResult | None = None
         self.wall_time = 0.0
-        self.obs: np.ndarray | None = None
+        self.stop_reason: str | None = None
+        self.sinks: list[CsvLog | TensorBoardLog] | None = None
+        self._started = False
+        self._halt = False
         self._stop_requested = False
         self._diverged = False
         self._resumed = False
+
+    @property
+    def episode_length(self) -> Any:
+        """Steps into the episode in progress (an array of one per sub-env with ``n_envs > 1``)."""
+        c = self.collector
+        return c.episode_length if isinstance(c, SingleEnv) else c.episode_lengths
+
+    def stop(self, reason: str = "stopped by a callback") -> None:
+        """End the run at the end of the current step, as a finished one (final checkpoint)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._halt = True
+
+    def close(self) -> None:
+        """Close the envs this trainer made (an async vector env's processes)."""
+        self.source.close()
 
     # -- the loop --------------------------------------------------------------------------
     def _train_round(self) -> list[dict[str, float]]:
@@ -132,30 +173,28 @@ class OffPolicyTrainer:
         batches = [self.replay.sample(c.batch_size, c.gamma, c.n_step) for _ in range(c.gradient_steps)]
         return self.reducer.run_round(self.agent, batches)
 
-    def _reset_episode(self) -> None:
-        self.episode_seed = int(self.rng.integers(0, EVAL_SEED_OFFSET))
-        self.obs, _ = self.env.reset(seed=self.episode_seed)
-        self.episode_return, self.episode_length = 0.0, 0
-
     def run(self, stop_at: int | None = None) -> dict[str, Any]:
-        """Train until ``total_steps`` (or ``stop_at``, to simulate an interruption).
-        Ctrl-C stops at the end of the current step and saves a resumable checkpoint."""
+        """Train until ``total_steps`` (or ``stop_at``, to simulate an interruption), or until a
+        callback stops the run. Ctrl-C stops at the end of the current step and saves a resumable
+        checkpoint."""
         end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
-        fresh = self.obs is None
         if self.folder is not None:
-            self.folder.claim(fresh=fresh and not self._resumed, overwrite=self.settings.overwrite)
-        if fresh:
-            self._reset_episode()
+            self.folder.claim(fresh=not self._started and not self._resumed, overwrite=self.settings.overwrite)
+        if not self._started:
+            self.collector.start()
+            self._started = True
             if self.folder is not None:
                 self._write_run_info()
                 self.save_checkpoints(periodic=False)     # resumable from the first step on
-        self.log(f"{self.agent.algo} on {self.env_id}: {self.lanes} lane(s) ({self.lanes_reason}), "
-                 f"{self.blas_threads} BLAS thread(s)")
+        self._open_sinks()
+        self._announce()
+        self.stop_reason, self._halt = None, self._stop_requested
         bar = ProgressBar(self.total_steps, start=self.step, enabled=self.progress)
         previous_handlers = self._install_stop_handlers()
         self.reducer = make_reducer(self.lanes)
         t_start = time.perf_counter()
         try:
+            self.callbacks.on_start(self)
             with blas_threads(self.blas_threads):
                 self._steps(end, bar, t_start)
         finally:
@@ -165,38 +204,51 @@ class OffPolicyTrainer:
                 signal.signal(signum, handler)
             bar.update(self.step, self.recent_returns[-1] if self.recent_returns else None, force=True)
             bar.close()
+            if self.stop_reason is not None:
+                self.log(f"stopped at step {self.step}: {self.stop_reason}")
             if self.folder is not None and not self._diverged:
                 if self._stop_requested:
                     self.log(f"interrupted at step {self.step}: saving a resumable checkpoint")
                     self.save_checkpoints(periodic=False)
-                elif self.step >= self.total_steps:
+                elif self.step >= self.total_steps or self.stop_reason is not None:
                     self.save_checkpoints(periodic=False, final=True)
             if self.folder is not None:
                 self.folder.release()
         return self.summary()
 
+    def _announce(self) -> None:
+        name, c = self.source.name, self.agent.config
+        envs = f", {self.n_envs} envs ({c.vec_env})" if self.n_envs > 1 else ""
+        self.log(f"{self.agent.algo} on {name}: {self.lanes} lane(s) ({self.lanes_reason}), "
+                 f"{self.blas_threads} BLAS thread(s){envs}")
+        last = -(-self.total_steps // self.n_envs) * self.n_envs      # the step the run ends at
+        if c.learning_starts >= last:
+            self.log(f"{self.agent.algo} on {name}: learning_starts={c.learning_starts} >= {self.total_steps} total "
+                     f"steps, so no update will be made; lower it with --set learning_starts=N")
+
     def _steps(self, end: int, bar: ProgressBar, t_start: float) -> None:
-        """The loop itself: act, store, train every ``train_freq`` steps, evaluate, checkpoint."""
-        agent, replay, c = self.agent, self.replay, self.agent.config
-        while self.step < end and not self._stop_requested:
-            action = agent.explore(self.obs, self.step)
-            next_obs, reward, terminated, truncated, _ = self.env.step(action)
-            replay.add(self.obs, action, reward, next_obs, terminated, truncated)
-            self.obs = next_obs
-            self.step += 1
-            self.episode_return += float(reward)
-            self.episode_length += 1
-            if terminated or truncated:
-                self._end_episode(time.perf_counter() - t_start)
-            if self.step > c.learning_starts and self.step % c.train_freq == 0:
+        """The loop itself: collect, train every ``train_freq`` loop steps, evaluate, checkpoint."""
+        agent, c, collect, n = self.agent, self.agent.config, self.collector.collect, self.n_envs
+        on_step = self.callbacks.on_step if self.callbacks.step else None    # nothing to call: no cost
+        while self.step < end and not self._halt:
+            finished = collect(self.step)
+            before = self.step
+            self.step += n
+            for index, episode_return, length in finished:
+                self._end_episode(index, episode_return, length, time.perf_counter() - t_start)
+            if self.step > c.learning_starts and (self.step // n) % c.train_freq == 0:
                 rounds = self._train_round()
                 self.last_metrics = {key: sum(m[key] for m in rounds) / len(rounds) for key in rounds[0]}
                 self._check_finite(self.last_metrics)
-            agent.on_step(self.step)
-            if self.eval_freq and self.step % self.eval_freq == 0:
+            for count in range(before + 1, self.step + 1):
+                agent.on_step(count)
+            if self.eval_freq and self.step // self.eval_freq > before // self.eval_freq:
                 self._evaluate(time.perf_counter() - t_start)
-            if self.run_dir is not None and self.checkpoint_freq and self.step % self.checkpoint_freq == 0:
+            if self.run_dir is not None and self.checkpoint_freq and \
+                    self.step // self.checkpoint_freq > before // self.checkpoint_freq:
                 self.save_checkpoints(periodic=True)
+            if on_step is not None:
+                on_step(self)
             bar.update(self.step, self.recent_returns[-1] if self.recent_returns else None)
 
     def _install_stop_handlers(self) -> dict[int, Any]:
@@ -205,7 +257,7 @@ class OffPolicyTrainer:
         def handler(signum, frame):
             if self._stop_requested:
                 raise KeyboardInterrupt
-            self._stop_requested = True
+            self._stop_requested = self._halt = True
         previous = {}
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -225,20 +277,20 @@ class OffPolicyTrainer:
                 f"training diverged at step {self.step}: {', '.join(bad)} became {metrics[bad[0]]}{where}. "
                 f"Lower learning_rate (--set learning_rate=...) and start again, or resume from it with --resume")
 
-    def _end_episode(self, elapsed: float) -> None:
+    def _end_episode(self, index: int, episode_return: float, length: int, elapsed: float) -> None:
         self.episode += 1
-        self.recent_returns.append(self.episode_return)
+        self.recent_returns.append(episode_return)
         self._write_metrics({"kind": "episode", "step": self.step, "episode": self.episode,
-                             "return": self.episode_return, "length": self.episode_length,
-                             "time": self.wall_time + elapsed,
+                             "return": episode_return, "length": length, "time": self.wall_time + elapsed,
                              "steps_per_s": self.step / max(self.wall_time + elapsed, 1e-9),
-                             **self.last_metrics})
-        self._reset_episode()
+                             **self.last_metrics, **self.callbacks.values(self)})
+        if self.callbacks.episode_end:
+            self.callbacks.on_episode_end(self, {"episode": self.episode, "step": self.step, "return": episode_return,
+                                                 "length": length, "env": index})
 
     def _evaluate(self, elapsed: float) -> EvalResult:
-        if self._eval_env is None:
-            self._eval_env = gym.make(self.env_id, **self.env_kwargs)
-        result = evaluate(lambda o: self.agent.act(o, deterministic=True), self._eval_env, self.eval_episodes)
+        env = self.source.eval_env()
+        result = evaluate(lambda o: self.agent.act(o, deterministic=True), env, self.eval_episodes)
         self.last_eval = result
         self._write_metrics({"kind": "eval", "step": self.step, "episode": self.episode,
                              "time": self.wall_time + elapsed,
@@ -249,8 +301,7 @@ class OffPolicyTrainer:
             self.best_eval = result.mean_return
             if self.run_dir is not None:
                 save_agent(self.agent, self.run_dir / "best.npz", self._agent_extra())
-        if self.on_eval is not None:
-            self.on_eval(self, result)
+        self.callbacks.on_eval(self, result)
         return result
 
     def summary(self) -> dict[str, Any]:
@@ -258,22 +309,34 @@ class OffPolicyTrainer:
                 "steps_per_s": self.step / max(self.wall_time, 1e-9),
                 "recent_mean_return": float(np.mean(self.recent_returns)) if self.recent_returns else None,
                 "last_eval_mean_return": self.last_eval.mean_return if self.last_eval else None,
-                "interrupted": self._stop_requested}
+                "interrupted": self._stop_requested, "stopped": self.stop_reason}
 
     # -- run folder ------------------------------------------------------------------------
     def _agent_extra(self) -> dict[str, Any]:
-        return {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "step": self.step, "seed": self.seed}
+        extra = {"env_id": self.env_id} if self.env_id is not None else {}
+        return {**extra, "env_kwargs": self.env_kwargs, "step": self.step, "seed": self.seed}
 
     def _write_run_info(self) -> None:
         info = {"algo": self.agent.algo, "env_id": self.env_id, "env_kwargs": self.env_kwargs, "seed": self.seed,
                 "total_steps": self.total_steps, "eval_freq": self.eval_freq, "eval_episodes": self.eval_episodes,
-                "checkpoint_freq": self.checkpoint_freq, "blas_threads": self.settings.blas_threads, "lanes": self.lanes,
+                "checkpoint_freq": self.checkpoint_freq, "blas_threads": self.settings.blas_threads,
+                "lanes": self.lanes, "tensorboard": self.settings.tensorboard,
                 "config": config_to_dict(self.agent.config), **self.run_info}
         self.folder.write_info(info)
 
+    def _open_sinks(self) -> None:
+        """metrics.csv, and TensorBoard when asked, once per trainer (a resumed run appends a new
+        event file that takes over from the step after its checkpoint)."""
+        if self.sinks is not None or self.folder is None:
+            return
+        self.sinks = [CsvLog(self.folder, self.columns, self.log)]
+        if self.settings.tensorboard:
+            start = self.step + 1 if self._resumed else None
+            self.sinks.append(TensorBoardLog(self.folder.path / "tensorboard", tuple(self.agent.metric_names), start))
+
     def _write_metrics(self, row: dict[str, Any]) -> None:
-        if self.folder is not None:
-            self.folder.append_metrics(row, list(METRIC_COLUMNS) + list(self.agent.metric_names))
+        for sink in self.sinks or ():
+            sink.write(row)
 
     def save_checkpoints(self, periodic: bool, final: bool = False) -> None:
         """Write the resumable state, and the policy-only periodic / final checkpoints."""
@@ -289,8 +352,7 @@ class OffPolicyTrainer:
         arrays = {**{f"agent:{k}": v for k, v in agent_arrays.items()},
                   **{f"replay:{k}": v for k, v in replay_arrays.items()}}
         meta = {"kind": "resume", "algo": self.agent.algo, "agent": agent_meta, "replay": replay_meta,
-                "trainer": {"step": self.step, "episode": self.episode, "episode_seed": self.episode_seed,
-                            "episode_return": self.episode_return, "episode_length": self.episode_length,
+                "trainer": {"step": self.step, "episode": self.episode, **self.collector.state(),
                             "best_eval": self.best_eval if math.isfinite(self.best_eval) else None,
                             "rng": self.rng.bit_generator.state, "wall_time": self.wall_time,
                             "recent_returns": list(self.recent_returns), "last_metrics": self.last_metrics}}
@@ -299,10 +361,12 @@ class OffPolicyTrainer:
     @classmethod
     def resume(cls, run_dir: str | Path, progress: bool = True, log: Callable[[str], None] | None = None,
                on_eval: Callable[[OffPolicyTrainer, EvalResult], None] | None = None,
-               total_steps: int | None = None) -> OffPolicyTrainer:
+               total_steps: int | None = None, *, env: EnvLike | None = None, eval_env: EvalEnv = None,
+               callbacks: Iterable[Callback] = ()) -> OffPolicyTrainer:
         """Rebuild a trainer from ``run_dir/checkpoints/resume.npz`` to continue where it stopped
-        (to ``total_steps``, when given: a run extended to more steps). A folder that cannot be
-        resumed is a one-line :class:`~agents.run_folder.RunFolderError`."""
+        (to ``total_steps``, when given: a run extended to more steps). ``env`` (and ``eval_env``)
+        as the run had them: needed for a run without an env id, else made from the id. A folder
+        that cannot be resumed is a one-line :class:`~agents.run_folder.RunFolderError`."""
         from . import ALGORITHMS
         from .safety import registered_env_id, shown
 
@@ -310,6 +374,9 @@ class OffPolicyTrainer:
         info = folder.read_info()
         if not folder.resume_path.is_file():
             raise RunFolderError(f"{folder.path} has no checkpoints/resume.npz to resume from")
+        if env is None and info.get("env_id") is None:
+            raise RunFolderError(f"{folder.path} was trained on an env without a registered id; pass it again: "
+                                 f"OffPolicyTrainer.resume(run_dir, env=...)")
         try:
             arrays, meta = rlnn.load_arrays(folder.resume_path)
         except (OSError, ValueError) as exc:
@@ -321,7 +388,7 @@ class OffPolicyTrainer:
             raise RunFolderError(f"{folder.path}: run.json records {info.get('algo')!r} but the resume checkpoint "
                                  f"holds {algo!r}; the run folder is damaged")
         try:
-            env_id = registered_env_id(info.get("env_id"), str(folder.info_path))
+            env = registered_env_id(info.get("env_id"), str(folder.info_path)) if env is None else env
             agent = agent_from_state({k[6:]: v for k, v in arrays.items() if k.startswith("agent:")}, meta["agent"],
                                      str(folder.resume_path), algo=algo)
             names = {f.name for f in dataclasses.fields(RunSettings)} - {"run_dir", "progress", "run_info", "overwrite"}
@@ -333,7 +400,10 @@ class OffPolicyTrainer:
                     raise RunFolderError(f"{folder.path} is already at step {t['step']}; --steps {total_steps} "
                                          f"would not extend it")
                 settings.total_steps = int(total_steps)
-            trainer = cls(agent, env_id, settings, log=log, on_eval=on_eval)
+            try:
+                trainer = cls(agent, env, settings, log=log, on_eval=on_eval, eval_env=eval_env, callbacks=callbacks)
+            except ValueError as exc:          # the env given does not fit the run
+                raise RunFolderError(f"cannot resume {folder.path}: {exc}") from None
             trainer.replay.load_state_dict({k[7:]: v for k, v in arrays.items() if k.startswith("replay:")},
                                            meta["replay"])
             trainer._restore(t)
@@ -348,17 +418,16 @@ class OffPolicyTrainer:
         return trainer
 
     def _restore(self, t: dict[str, Any]) -> None:
-        """The loop's counters from a resume checkpoint, and the episode in progress re-entered:
-        the same reset seed, the same actions (the last ones in the replay memory)."""
-        self._resumed = True
+        """The loop's counters from a resume checkpoint, and the episodes in progress re-entered
+        (:meth:`SingleEnv.restore`, :meth:`VectorEnvs.restore`)."""
+        if int(t.get("n_envs", 1)) != self.n_envs:
+            raise RunFolderError(f"the run was saved with {t.get('n_envs', 1)} env(s) but this trainer steps "
+                                 f"{self.n_envs}; resume it on the envs it had")
+        self._resumed = self._started = True
         self.step, self.episode = int(t["step"]), int(t["episode"])
         self.best_eval = t["best_eval"] if t["best_eval"] is not None else -math.inf
         self.rng.bit_generator.state = t["rng"]
         self.wall_time = float(t["wall_time"])
         self.recent_returns.extend(t["recent_returns"])
         self.last_metrics = dict(t["last_metrics"])
-        self.episode_seed = int(t["episode_seed"])
-        self.obs, _ = self.env.reset(seed=self.episode_seed)
-        for action in self.replay.last_actions(int(t["episode_length"])):
-            self.obs, *_ = self.env.step(action if action.ndim else action.item())
-        self.episode_return, self.episode_length = float(t["episode_return"]), int(t["episode_length"])
+        self.collector.restore(t)

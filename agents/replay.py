@@ -9,6 +9,10 @@ float32; a discrete action is an int64, a continuous one a float32 vector. Memor
 ``8 * obs_dim + action_bytes + 4 + 2`` bytes (both observations, the action, the float32 reward,
 two flags); e.g. CartPole (obs_dim 4, discrete) 54 bytes, so 100k transitions take 5.4 MB.
 
+A vector step of ``n`` sub-envs stores its ``n`` transitions together (:meth:`ReplayBuffer.add_batch`),
+in sub-env order, so the rows of one sub-env are every ``n``-th (``n_envs``), which n-step
+returns follow.
+
 Bootstrapping stops only on ``terminated`` (the task ended); a ``truncated`` transition (a time
 limit) still bootstraps from its ``next_obs``. With ``n_step > 1`` the sampled reward is the
 discounted sum over up to ``n`` steps of the same episode, and the returned ``discount`` is
@@ -50,9 +54,13 @@ class ReplayBuffer:
     """Preallocated ring buffer with seeded uniform sampling."""
 
     def __init__(self, capacity: int, obs_dim: int, action_shape: tuple[int, ...] = (),
-                 action_dtype: Any = np.int64, rng: np.random.Generator | int | None = None) -> None:
+                 action_dtype: Any = np.int64, rng: np.random.Generator | int | None = None,
+                 n_envs: int = 1) -> None:
         if capacity < 1:
             raise ValueError(f"replay capacity must be positive, got {capacity}")
+        if not 1 <= n_envs <= capacity:
+            raise ValueError(f"replay n_envs must lie in [1, capacity={capacity}], got {n_envs}")
+        self.n_envs = int(n_envs)   # rows per vector step: the next step of a sub-env is n_envs rows on
         self.capacity, self.obs_dim = int(capacity), int(obs_dim)
         self.action_shape = tuple(action_shape)
         self.obs = np.zeros((self.capacity, self.obs_dim), dtype=np.float32)
@@ -86,8 +94,31 @@ class ReplayBuffer:
         self.pos = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
+    def add_batch(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
+                  terminated: np.ndarray, truncated: np.ndarray) -> None:
+        """Store ``k`` transitions at once (one per sub-env of a vector step, in sub-env order):
+        obs/next_obs ``(k, obs_dim)``, actions ``(k, ...)``, the rest ``(k,)``. The same as ``k``
+        calls of :meth:`add`; once full, the oldest are overwritten."""
+        k = len(rewards)
+        if k > self.capacity:        # only the newest ``capacity`` rows would survive
+            cut = k - self.capacity
+            self.pos = (self.pos + cut) % self.capacity
+            obs, actions, rewards, next_obs, terminated, truncated = (
+                a[cut:] for a in (obs, actions, rewards, next_obs, terminated, truncated))
+            k = self.capacity
+        idx = (self.pos + np.arange(k)) % self.capacity
+        self.obs[idx] = obs
+        self.actions[idx] = actions
+        self.rewards[idx] = rewards
+        self.next_obs[idx] = next_obs
+        self.terminated[idx] = terminated
+        self.truncated[idx] = truncated
+        self.pos = (self.pos + k) % self.capacity
+        self.size = min(self.size + k, self.capacity)
+
     def last_actions(self, count: int) -> np.ndarray:
-        """The ``count`` most recently stored actions, oldest first (to replay an episode)."""
+        """The ``count`` most recently stored actions, oldest first (to replay an episode; with
+        ``n`` envs a vector step stores ``n`` rows, so the last ``m * n`` reshape to ``(m, n, ...)``)."""
         if count > self.size:
             raise ValueError(f"asked for the last {count} actions but only {self.size} are stored")
         idx = (self.pos - count + np.arange(count)) % self.capacity
@@ -105,8 +136,9 @@ class ReplayBuffer:
         return self._sample_n_step(idx, gamma, n_step)
 
     def _sample_n_step(self, idx: np.ndarray, gamma: float, n_step: int) -> Batch:
-        # The newest stored transition sits just before pos; a window may not run past it.
-        newest = (self.pos - 1) % self.capacity
+        # The newest transition of each sub-env sits among the n_envs rows just before pos; a window
+        # may not run past it. The next step of a row's sub-env is n_envs rows further on.
+        stride = self.n_envs
         reward = np.zeros(idx.shape, dtype=np.float64)
         last = idx.copy()                         # index of the last transition summed
         steps = np.ones(idx.shape, dtype=np.int64)
@@ -116,9 +148,9 @@ class ReplayBuffer:
             reward += np.where(active, gamma ** k * self.rewards[cur], 0.0)
             last = np.where(active, cur, last)
             steps = np.where(active, k + 1, steps)
-            ended = self.terminated[cur] | self.truncated[cur] | (cur == newest)
+            ended = self.terminated[cur] | self.truncated[cur] | ((self.pos - 1 - cur) % self.capacity < stride)
             active &= ~ended
-            cur = (cur + 1) % self.capacity
+            cur = (cur + stride) % self.capacity
         return Batch(self.obs[idx], self.actions[idx], reward.astype(np.float32), self.next_obs[last],
                      self.terminated[last].astype(np.float32), (gamma ** steps).astype(np.float32))
 
@@ -128,12 +160,15 @@ class ReplayBuffer:
         n = self.size
         arrays = {"obs": self.obs[:n], "next_obs": self.next_obs[:n], "actions": self.actions[:n],
                   "rewards": self.rewards[:n], "terminated": self.terminated[:n], "truncated": self.truncated[:n]}
-        meta = {"capacity": self.capacity, "pos": self.pos, "size": n, "rng": self.rng.bit_generator.state}
+        meta = {"capacity": self.capacity, "pos": self.pos, "size": n, "rng": self.rng.bit_generator.state,
+                "n_envs": self.n_envs}
         return arrays, meta
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         if meta["capacity"] != self.capacity:
             raise ValueError(f"replay capacity mismatch: saved {meta['capacity']}, this buffer {self.capacity}")
+        if meta.get("n_envs", 1) != self.n_envs:
+            raise ValueError(f"replay n_envs mismatch: saved {meta.get('n_envs', 1)}, this buffer {self.n_envs}")
         n = int(meta["size"])
         for name in ("obs", "next_obs", "actions", "rewards", "terminated", "truncated"):
             dst = getattr(self, name)

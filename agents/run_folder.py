@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 RUN_FILES = ("run.json", "metrics.csv", "checkpoints", "final.npz", "best.npz", "policy.npz", "curve.png",
-             "episode.gif")
+             "episode.gif", "tensorboard")
 
 
 class RunFolderError(ValueError):

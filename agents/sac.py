@@ -47,9 +47,11 @@ from rlnn.optim import Adam, Optimizer
 from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp
 from .checkpoint import pack_state, unpack_state
 from .config import OffPolicyConfig, config_from_dict, config_to_dict
+from .normalization import Normalization
 from .parallel import SERIAL, Reducer
 from .replay import Batch
-from .spaces import as_observation, space_from_json, space_to_json
+from .run_length import RunLength
+from .spaces import ObservationEncoder, space_from_json, space_to_json
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -114,15 +116,24 @@ class Temperature(Module):
 
 
 class SAC:
-    """Soft Actor-Critic for ``Box`` observations and bounded ``Box`` actions."""
+    """Soft Actor-Critic for bounded 1-D ``Box`` actions and vector observations (a ``Box``,
+    ``Discrete``, ``MultiDiscrete``, ``MultiBinary`` or a ``Dict``/``Tuple`` of those, encoded by
+    :class:`~agents.spaces.ObservationEncoder`; optionally normalized, :mod:`agents.normalization`).
+
+    ``total_steps`` (the run's length in env steps) matters only to the "linear" learning-rate
+    schedule: with it, a custom loop must give ``SAC(..., total_steps=N)`` or set
+    ``agent.total_steps`` before ``on_step``, else that is a one-line ``ValueError``
+    (:mod:`agents.run_length`); the training loop sets it."""
 
     algo = "sac"
     Config = SACConfig
     metric_names = ("critic_loss", "actor_loss", "ent_coef", "ent_coef_loss", "q_mean")
+    total_steps = RunLength()
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
-                 config: SACConfig | dict | None = None, seed: int | None = 0) -> None:
+                 config: SACConfig | dict | None = None, seed: int | None = 0, total_steps: int | None = None) -> None:
         self.config = config if isinstance(config, SACConfig) else config_from_dict(SACConfig, config or {})
+        self.encoder = ObservationEncoder(observation_space, "SAC")
         self.obs_dim, self.act_dim = check_continuous_spaces(observation_space, action_space, "SAC")
         self.observation_space, self.action_space = observation_space, action_space
         c = self.config
@@ -137,8 +148,9 @@ class SAC:
         self.temperature = Temperature(alpha0)
         self.alpha_optimizer = Adam(self.temperature.parameters(), lr=c.learning_rate)
         self.target_entropy = float(-self.act_dim if c.target_entropy is None else c.target_entropy)
+        self.normalization = Normalization(self.obs_dim, c)
         self.n_updates = 0
-        self.total_steps = 1
+        self.total_steps = total_steps
 
     @property
     def log_alpha(self) -> Parameter:
@@ -191,10 +203,13 @@ class SAC:
         self.actor.backward(np.concatenate([g_u, g_log_std], axis=1), input_grad=False, accumulate=accumulate)
 
     # -- acting ------------------------------------------------------------------------------
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """Action(s) in the environment's units: ``(act_dim,)`` for one observation, ``(B, act_dim)``
-        for a batch. Deterministic means ``tanh(μ)``; otherwise a policy sample."""
-        obs = as_observation(obs, self.obs_dim)
+    def predict(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """Action(s) in the environment's units for raw observations of the env (or rows
+        :meth:`encode` made): ``(act_dim,)`` for one observation, ``(B, act_dim)`` for a batch.
+        Deterministic means ``tanh(μ)``; otherwise a policy sample. The observation statistics
+        are applied, never updated. SB3's name, but SB3's ``predict`` returns ``(action, state)``
+        and this the action(s) only. ``act`` is the same method."""
+        obs = self.normalization.observations(self.encode(obs))
         batch = obs if obs.ndim == 2 else obs[None]
         if deterministic:
             unit = np.tanh(self.actor.predict(batch)[:, :self.act_dim])
@@ -203,16 +218,21 @@ class SAC:
         actions = np.clip(self.scaler.to_env(unit), self.scaler.low, self.scaler.high).astype(np.float32)
         return actions if obs.ndim == 2 else actions[0]
 
-    def encode(self, obs: Any) -> np.ndarray:
-        """An observation (or a batch) as the flat float32 rows the networks and replay take."""
-        return as_observation(obs, self.obs_dim)
+    act = predict
 
-    def explore(self, obs: np.ndarray, step: int) -> np.ndarray:
-        """Uniform random actions before ``learning_starts``, policy samples afterwards. ``(act_dim,)`` for one observation, ``(n, act_dim)`` for a batch of ``n``."""
+    def encode(self, obs: Any) -> np.ndarray:
+        """Raw observation(s) as the flat float32 rows the networks and the replay memory take
+        (:class:`~agents.spaces.ObservationEncoder`; rows already encoded pass through)."""
+        return self.encoder.encode(obs)
+
+    def explore(self, obs: Any, step: int) -> np.ndarray:
+        """Uniform random actions before ``learning_starts``, policy samples afterwards:
+        ``(act_dim,)`` for one observation, ``(n, act_dim)`` for a batch of ``n``. Each
+        observation given here is counted once in the normalization statistics (when on)."""
         obs = self.encode(obs)
+        self.normalization.observe(obs)
         if step < self.config.learning_starts:
-            size = None if obs.ndim == 1 else (len(obs), self.act_dim)
-            return self.rng.uniform(self.scaler.low, self.scaler.high, size=size).astype(np.float32)
+            return self.scaler.uniform(self.rng, None if obs.ndim == 1 else len(obs))
         return self.act(obs, deterministic=False)
 
     # -- losses (each fills the gradients it names) ------------------------------------------
@@ -254,7 +274,9 @@ class SAC:
     # -- one update --------------------------------------------------------------------------
     def prepare(self, batches: list[Batch]) -> list[Batch]:
         """Each batch with its update's noise ``(B, 2, d)``: ``ε`` for the pass on ``s'``, then
-        for the pass on ``s``, drawn from the agent's RNG in that order."""
+        for the pass on ``s``, drawn from the agent's RNG in that order; observations normalized
+        and rewards scaled first when the config asks (:mod:`agents.normalization`)."""
+        batches = self.normalization.batches(batches)
         shape = (len(batches[0]), self.act_dim)
         out = []
         for batch in batches:
@@ -313,18 +335,20 @@ class SAC:
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, meta = pack_state(self._modules(), self._optimizers())
         arrays["log_alpha"] = self.log_alpha.value.copy()
+        arrays.update(self.normalization.state_dict())
         meta["learning_rate"] = self.actor_optimizer.lr
         meta.update(config=config_to_dict(self.config), observation_space=space_to_json(self.observation_space),
                     action_space=space_to_json(self.action_space), rng=self.rng.bit_generator.state,
-                    n_updates=self.n_updates, total_steps=self.total_steps)
+                    n_updates=self.n_updates, total_steps=self._total_steps)
         return arrays, meta
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         unpack_state(arrays, meta, self._modules(), self._optimizers())
         self.log_alpha.value = np.asarray(arrays["log_alpha"], dtype=np.float64).reshape(1)
+        self.normalization.load_state_dict(arrays, meta.get("policy_only", False))
         self.rng.bit_generator.state = meta["rng"]
         self.n_updates = int(meta.get("n_updates", 0))
-        self.total_steps = int(meta.get("total_steps", 1))
+        self.total_steps = meta.get("total_steps")
         self.set_learning_rate(float(meta.get("learning_rate", self.config.learning_rate)))
 
     @classmethod

@@ -32,9 +32,11 @@ from rlnn.optim import Adam, Optimizer
 from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp
 from .checkpoint import pack_state, unpack_state
 from .config import OffPolicyConfig, config_from_dict, config_to_dict
+from .normalization import Normalization
 from .parallel import SERIAL, Reducer
 from .replay import Batch
-from .spaces import as_observation, space_from_json, space_to_json
+from .run_length import RunLength
+from .spaces import ObservationEncoder, space_from_json, space_to_json
 
 
 @dataclass
@@ -79,16 +81,26 @@ class DDPGConfig(TD3Config):
 
 
 class TD3:
-    """TD3 for ``Box`` observations and bounded ``Box`` actions (DDPG by configuration)."""
+    """TD3 (DDPG by configuration) for bounded 1-D ``Box`` actions and vector observations (a
+    ``Box``, ``Discrete``, ``MultiDiscrete``, ``MultiBinary`` or a ``Dict``/``Tuple`` of those,
+    encoded by :class:`~agents.spaces.ObservationEncoder`; optionally normalized,
+    :mod:`agents.normalization`).
+
+    ``total_steps`` (the run's length in env steps) matters only to the "linear" learning-rate
+    schedule: with it, a custom loop must give ``TD3(..., total_steps=N)`` or set
+    ``agent.total_steps`` before ``on_step``, else that is a one-line ``ValueError``
+    (:mod:`agents.run_length`); the training loop sets it."""
 
     algo = "td3"
     Config = TD3Config
     metric_names = ("critic_loss", "actor_loss", "q_mean")
+    total_steps = RunLength()
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
-                 config: TD3Config | dict | None = None, seed: int | None = 0) -> None:
+                 config: TD3Config | dict | None = None, seed: int | None = 0, total_steps: int | None = None) -> None:
         cls = type(self).Config
         self.config = config if isinstance(config, cls) else config_from_dict(cls, config or {})
+        self.encoder = ObservationEncoder(observation_space, self.algo.upper())
         self.obs_dim, self.act_dim = check_continuous_spaces(observation_space, action_space, self.algo.upper())
         self.observation_space, self.action_space = observation_space, action_space
         c = self.config
@@ -100,31 +112,40 @@ class TD3:
         self.critics = Critics(self.obs_dim, self.act_dim, c.net_arch, c.n_critics, c.activation, self.rng,
                                self.dtype, c.learning_rate)
         self.actor_optimizer = Adam(self.actor.parameters(), lr=c.learning_rate)
+        self.normalization = Normalization(self.obs_dim, c)
         self.n_updates = 0
-        self.total_steps = 1
+        self.total_steps = total_steps
         self.last_actor_loss = 0.0
 
     # -- acting ------------------------------------------------------------------------------
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """``center + scale · μ(s)``: ``(act_dim,)`` for one observation, ``(B, act_dim)`` for a
-        batch; ``deterministic=False`` adds the exploration noise."""
-        obs = as_observation(obs, self.obs_dim)
+    def predict(self, obs: Any, deterministic: bool = True) -> np.ndarray:
+        """``center + scale · μ(s)`` for raw observations of the env (or rows :meth:`encode`
+        made): ``(act_dim,)`` for one observation, ``(B, act_dim)`` for a batch;
+        ``deterministic=False`` adds the exploration noise. The observation statistics are
+        applied, never updated. SB3's name, but SB3's ``predict`` returns ``(action, state)`` and
+        this the action(s) only. ``act`` is the same method."""
+        obs = self.normalization.observations(self.encode(obs))
         unit = self.actor.predict(obs if obs.ndim == 2 else obs[None])
         if not deterministic and self.config.action_noise > 0:
             unit = unit + self.config.action_noise * self.rng.standard_normal(unit.shape, dtype=unit.dtype)
         actions = np.clip(self.scaler.to_env(unit), self.scaler.low, self.scaler.high).astype(np.float32)
         return actions if obs.ndim == 2 else actions[0]
 
-    def encode(self, obs: Any) -> np.ndarray:
-        """An observation (or a batch) as the flat float32 rows the networks and replay take."""
-        return as_observation(obs, self.obs_dim)
+    act = predict
 
-    def explore(self, obs: np.ndarray, step: int) -> np.ndarray:
-        """Uniform random actions before ``learning_starts``, then ``μ(s)`` plus Gaussian noise. ``(act_dim,)`` for one observation, ``(n, act_dim)`` for a batch of ``n``."""
+    def encode(self, obs: Any) -> np.ndarray:
+        """Raw observation(s) as the flat float32 rows the networks and the replay memory take
+        (:class:`~agents.spaces.ObservationEncoder`; rows already encoded pass through)."""
+        return self.encoder.encode(obs)
+
+    def explore(self, obs: Any, step: int) -> np.ndarray:
+        """Uniform random actions before ``learning_starts``, then ``μ(s)`` plus Gaussian noise:
+        ``(act_dim,)`` for one observation, ``(n, act_dim)`` for a batch of ``n``. Each
+        observation given here is counted once in the normalization statistics (when on)."""
         obs = self.encode(obs)
+        self.normalization.observe(obs)
         if step < self.config.learning_starts:
-            size = None if obs.ndim == 1 else (len(obs), self.act_dim)
-            return self.rng.uniform(self.scaler.low, self.scaler.high, size=size).astype(np.float32)
+            return self.scaler.uniform(self.rng, None if obs.ndim == 1 else len(obs))
         return self.act(obs, deterministic=False)
 
     # -- losses ------------------------------------------------------------------------------
@@ -161,7 +182,9 @@ class TD3:
 
     def prepare(self, batches: list[Batch]) -> list[Batch]:
         """Each batch with its target-smoothing noise ``(B, d)`` from the agent's RNG (none
-        without smoothing)."""
+        without smoothing); observations normalized and rewards scaled first when the config
+        asks (:mod:`agents.normalization`)."""
+        batches = self.normalization.batches(batches)
         if self.config.target_noise <= 0:
             return batches
         return [Batch(b.obs, b.actions, b.rewards, b.next_obs, b.terminated, b.discount, self._smoothing_noise(len(b)))
@@ -210,17 +233,19 @@ class TD3:
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, meta = pack_state(self._modules(), self._optimizers())
+        arrays.update(self.normalization.state_dict())
         meta.update(config=config_to_dict(self.config), observation_space=space_to_json(self.observation_space),
                     action_space=space_to_json(self.action_space), rng=self.rng.bit_generator.state,
-                    n_updates=self.n_updates, total_steps=self.total_steps, last_actor_loss=self.last_actor_loss,
+                    n_updates=self.n_updates, total_steps=self._total_steps, last_actor_loss=self.last_actor_loss,
                     learning_rate=self.actor_optimizer.lr)
         return arrays, meta
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         unpack_state(arrays, meta, self._modules(), self._optimizers())
+        self.normalization.load_state_dict(arrays, meta.get("policy_only", False))
         self.rng.bit_generator.state = meta["rng"]
         self.n_updates = int(meta.get("n_updates", 0))
-        self.total_steps = int(meta.get("total_steps", 1))
+        self.total_steps = meta.get("total_steps")
         self.last_actor_loss = float(meta.get("last_actor_loss", 0.0))
         self.set_learning_rate(float(meta.get("learning_rate", self.config.learning_rate)))
 

@@ -70,11 +70,13 @@ def _auto_or_positive(text: str) -> int | str:
 
 
 def _layers(args: argparse.Namespace) -> list[Any]:
-    """The user's settings over the tuned file, lowest first: ``--config``, ``--set``, then the
-    budget flags."""
+    """The user's settings over the tuned file, lowest first: ``--config``, ``--env-kwargs``,
+    ``--set``, then the budget flags."""
     from experiments.configs import Layer
 
     layers = [Layer.from_file(args.config)] if args.config else []
+    if args.env_kwargs:
+        layers.append(Layer.from_env_kwargs(args.env_kwargs))
     if args.set:
         layers.append(Layer.from_sets(args.set))
     for flag, key in (("--steps", "steps"), ("--eval-freq", "eval_freq"), ("--checkpoint-freq", "checkpoint_freq")):
@@ -92,38 +94,47 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _resume(args)
     if args.algo is None or args.env_id is None:
         raise UsageError("train needs ALGO and ENV_ID (or --resume DIR)")
-    from agents.config import config_to_dict
-    from experiments.configs import merge_config
-    from experiments.training import check_run_folder, make_agent, new_trainer, run_settings
+    from experiments.training import build_trainer
 
-    merged = merge_config(args.algo, args.env_id, _layers(args), tuned=not args.no_tuned)
     seed = 0 if args.seed is None else args.seed
-    agent = make_agent(args.algo, args.env_id, merged.hyperparameters, merged.env_kwargs, seed)
     slug = re.sub(r"[^\w.\-]", "_", args.env_id)[:60]
     out = Path(args.out) if args.out else Path("runs") / f"{args.algo}_{slug}_s{seed}_{time.strftime('%Y%m%d-%H%M%S')}"
-    settings = run_settings(merged, seed=seed, run_dir=out, progress=not args.quiet, blas_threads=args.blas_threads,
-                            lanes=args.lanes, overwrite=args.overwrite, run_info={"command": args.command_line})
-    trainer = new_trainer(agent, args.env_id, settings, log=log)   # touches no file yet
-    check_run_folder(out, args.overwrite)
-    for line in merged.describe(config_to_dict(agent.config)):
-        log(line)
-    if agent.config.learning_starts >= merged.total_steps:
-        log(f"rlnn: warning: learning_starts ({agent.config.learning_starts}) is not below the run's "
-            f"{merged.total_steps} steps, so no update will be made; lower it with --set learning_starts=N")
+    # How-to-run flags left out keep the defaults RunSettings declares.
+    options = {key: value for key, value in (("blas_threads", args.blas_threads), ("lanes", args.lanes),
+                                             ("tensorboard", args.tensorboard)) if value is not None}
+    trainer = build_trainer(args.algo, args.env_id, _layers(args), tuned=not args.no_tuned, seed=seed, run_dir=out,
+                            log=log, run_info={"command": args.command_line}, progress=not args.quiet,
+                            overwrite=args.overwrite, **options)
     return _run(trainer, args)
 
 
 def _resume(args: argparse.Namespace) -> int:
     from agents.loop import OffPolicyTrainer
+    from experiments.training import import_env_module
 
-    fixed = [flag for flag, value in (("--config", args.config), ("--set", args.set), ("--no-tuned", args.no_tuned),
+    fixed = [flag for flag, value in (("--config", args.config), ("--env-kwargs", args.env_kwargs),
+                                      ("--set", args.set), ("--no-tuned", args.no_tuned),
                                       ("--overwrite", args.overwrite), ("--eval-freq", args.eval_freq),
-                                      ("--checkpoint-freq", args.checkpoint_freq)) if value]
+                                      ("--checkpoint-freq", args.checkpoint_freq), ("--tensorboard", args.tensorboard),
+                                      ("--blas-threads", args.blas_threads), ("--lanes", args.lanes)) if value]
     if fixed:
         raise UsageError(f"--resume continues a run with the settings it recorded; {', '.join(fixed)} cannot "
                          f"change them (--steps N can extend it)")
+    if args.algo is not None:   # ALGO module:Env-v0 --resume DIR: import the module that registers the run's env
+        _check_resumed_run(args.resume, args.algo, args.env_id and import_env_module(args.env_id))
     trainer = OffPolicyTrainer.resume(args.resume, progress=not args.quiet, log=log, total_steps=args.steps)
     return _run(trainer, args)
+
+
+def _check_resumed_run(run_dir: str, algo: str, env_id: str | None) -> None:
+    """ALGO (and ENV_ID) typed with --resume must be the run's: they add nothing but a module to import."""
+    from agents.run_folder import RunFolder
+    from agents.safety import shown
+
+    info = RunFolder(run_dir).read_info()
+    if algo != info.get("algo") or env_id not in (None, info.get("env_id")):
+        raise UsageError(f"{run_dir} is a run of {shown(info.get('algo'))} on {shown(info.get('env_id'))}, not "
+                         f"{shown(algo)} on {shown(env_id)}; --resume continues it as it was")
 
 
 def _run(trainer: Any, args: argparse.Namespace) -> int:
@@ -148,8 +159,11 @@ def _train_seeds(args: argparse.Namespace) -> int:
     mean and spread and a summary table."""
     from experiments.sweep import check_spec, default_out, parse_seeds, require_ray, run_sweep, seeds_spec
 
-    if args.lanes != "auto" and args.lanes > 1:
+    if args.lanes not in (None, "auto") and args.lanes > 1:
         raise UsageError("--lanes does not combine with --seeds: each trial already has a core of its own")
+    if args.tensorboard:
+        raise UsageError("--tensorboard does not combine with --seeds: each trial writes metrics.csv, "
+                         "which rlnn plot OUT draws")
     require_ray("rlnn train --seeds")
     if args.algo is None or args.env_id is None:
         raise UsageError("train --seeds needs ALGO and ENV_ID")
@@ -176,27 +190,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 # -- using a checkpoint -----------------------------------------------------------------------
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A run folder means its final (else best, else latest periodic) checkpoint; a file is used as is."""
-    path = Path(path)
-    if path.is_dir():
-        for name in ("final.npz", "best.npz"):
-            if (path / name).is_file():
-                return path / name
-        steps = [p for p in (path / "checkpoints").glob("step_*.npz") if p.stem[5:].isdigit()]
-        if steps:
-            return max(steps, key=lambda p: int(p.stem[5:]))
-        raise UsageError(f"{path} holds no checkpoint (final.npz, best.npz or checkpoints/step_*.npz)")
-    if not path.is_file():
-        raise UsageError(f"no such checkpoint or run folder: {path}")
-    return path
-
-
 def _load_checkpoint(path_arg: str, env_override: str | None) -> tuple[Path, Any, dict[str, Any], str]:
     """``(checkpoint path, agent, metadata, env id)``. An env id read from the file must be a
     plain registered one (an id naming a module would import it); one typed with --env may not."""
     from agents.checkpoint import load_agent
     from agents.safety import registered_env_id
+    from experiments.training import resolve_checkpoint
 
     path = resolve_checkpoint(path_arg)
     try:
@@ -212,10 +211,14 @@ def _load_checkpoint(path_arg: str, env_override: str | None) -> tuple[Path, Any
         raise UsageError(str(exc)) from exc
 
 
-def _checkpoint_env(agent: Any, meta: dict[str, Any], env_id: str, **kwargs: Any) -> Any:
+def _checkpoint_env(agent: Any, meta: dict[str, Any], env_id: str, args: argparse.Namespace, **kwargs: Any) -> Any:
+    """The env a checkpoint acts in: its id made with the ``env_kwargs`` the run recorded,
+    ``--env-kwargs`` over them."""
+    from experiments.configs import parse_sets
     from experiments.training import check_spaces, make_env
 
-    env = make_env(env_id, **meta.get("env_kwargs", {}), **kwargs)
+    env_kwargs = {**meta.get("env_kwargs", {}), **parse_sets(args.env_kwargs or [], "--env-kwargs"), **kwargs}
+    env = make_env(env_id, **env_kwargs)
     check_spaces(agent, env, env_id)
     return env
 
@@ -225,7 +228,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from agents.safety import shown
 
     path, agent, meta, env_id = _load_checkpoint(args.path, args.env)
-    env = _checkpoint_env(agent, meta, env_id)
+    env = _checkpoint_env(agent, meta, env_id, args)
     seed = EVAL_SEED_OFFSET if args.seed is None else args.seed
     result = evaluate(lambda o: agent.act(o, deterministic=True), env, args.episodes, seed=seed)
     if args.json:
@@ -247,7 +250,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     seed = EVAL_SEED_OFFSET if args.seed is None else args.seed
     policy = lambda o: agent.act(o, deterministic=True)  # noqa: E731
     if args.window:
-        env = _checkpoint_env(agent, meta, env_id, render_mode="human")
+        env = _checkpoint_env(agent, meta, env_id, args, render_mode="human")
         for i in range(args.episodes):
             _, total = record_frames(policy, env, seed=seed + i, max_steps=args.max_steps)
             print(f"episode {i}: return {total:.2f}")
@@ -256,7 +259,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     out = Path(args.out or path.with_suffix(".gif"))
     if out.suffix not in (".gif", ".mp4"):
         raise UsageError(f"--out must end in .gif or .mp4, got {out.name}")
-    env = _checkpoint_env(agent, meta, env_id, render_mode="rgb_array")
+    env = _checkpoint_env(agent, meta, env_id, args, render_mode="rgb_array")
     frames, totals = [], []
     for i in range(args.episodes):
         episode_frames, total = record_frames(policy, env, seed=seed + i, max_steps=args.max_steps,
@@ -317,7 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", metavar="FILE", help="a JSON config file, layered on the tuned one "
                                         "(experiments/configs/ALGO/ENV_ID.json)")
     train.add_argument("--no-tuned", action="store_true", help="leave out the tuned config file")
-    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="set a hyperparameter (over --config)")
+    train.add_argument("--env-kwargs", action="extend", nargs="+", metavar="KEY=VALUE",
+                       help="keyword arguments of the environment (gymnasium.make(ENV_ID, **kwargs)), values read "
+                            "as --set reads them, e.g. --env-kwargs g=5.0 max_episode_steps=100; recorded in "
+                            "run.json and reused by eval, render and --resume")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="set a hyperparameter (over --config), e.g. --set learning_rate=1e-3, or "
+                            "--set n_envs=4 to collect from 4 copies of the env")
     train.add_argument("--steps", type=POSITIVE, metavar="N",
                        help="total env steps (with --resume: extend the run to this many)")
     train.add_argument("--seed", type=NON_NEGATIVE, metavar="S", help="seed of the whole run (default 0)")
@@ -332,12 +341,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-freq", type=NON_NEGATIVE, metavar="N", help="env steps between evaluations (0: none)")
     train.add_argument("--checkpoint-freq", type=NON_NEGATIVE, metavar="N",
                        help="env steps between checkpoints (0: none)")
-    train.add_argument("--resume", metavar="DIR", help="continue an interrupted run")
+    train.add_argument("--resume", metavar="DIR", help="continue an interrupted run (of an env registered by a "
+                                                       "module of yours: also give ALGO module:Env-v0)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--blas-threads", type=_auto_or_positive, default="auto", metavar="N|auto",
+    train.add_argument("--tensorboard", action="store_true", default=None,
+                       help="also write TensorBoard event files to OUT/tensorboard (extra 'tensorboard'); "
+                            "metrics.csv is written either way")
+    train.add_argument("--blas-threads", type=_auto_or_positive, metavar="N|auto",
                        help="BLAS threads per process for the updates: a number, or 'auto' (default) to let the "
                             "trainer choose")
-    train.add_argument("--lanes", type=_auto_or_positive, default="auto", metavar="N|auto",
+    train.add_argument("--lanes", type=_auto_or_positive, metavar="N|auto",
                        help="processes that split each batch's rows (Linux), BLAS then running one thread per "
                             "process; 'auto' (default) picks from the update's size and the machine's cores. "
                             "Recorded in run.json and reused by --resume")
@@ -349,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=NON_NEGATIVE, metavar="S",
                     help="seed of the first episode (default: the evaluation seed range)")
     ev.add_argument("--env", help="override the environment id")
+    ev.add_argument("--env-kwargs", action="extend", nargs="+", metavar="KEY=VALUE",
+                    help="keyword arguments of the environment over those the run recorded")
     ev.add_argument("--json", action="store_true")
 
     render = add("render", cmd_render, "render episodes of a checkpoint to a GIF/MP4 or a window")
@@ -358,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seed", type=NON_NEGATIVE, metavar="S")
     render.add_argument("--max-steps", type=POSITIVE, default=2000, metavar="N")
     render.add_argument("--env", help="override the environment id")
+    render.add_argument("--env-kwargs", action="extend", nargs="+", metavar="KEY=VALUE",
+                        help="keyword arguments of the environment over those the run recorded")
     render.add_argument("--window", action="store_true", help="a live pygame window instead of a file")
 
     plot = add("plot", cmd_plot, "learning curves of run folders (mean and spread across seeds)")

@@ -1,6 +1,8 @@
-"""What ``rlnn train`` and a sweep's trial both do around the training loop: make the env, build
-the agent from merged settings, build the one :class:`~agents.config.RunSettings`, check the run
-folder, and draw the curve and GIF when a run ends.
+"""What ``rlnn train``, a sweep's trial and :mod:`experiments.api` do around the training loop:
+make the env (or read the spaces of one the caller made), build the agent from merged settings,
+build the one :class:`~agents.config.RunSettings`, check the run folder, and draw the curve and
+GIF when a run ends. :func:`build_trainer` is the whole start of a fresh run, shared by the CLI
+and the Python API.
 
 Every mistake a user can make here (an unknown algorithm, a bad hyperparameter, an env id whose
 backend or module is missing, a run folder that cannot be used) is a one-line
@@ -9,19 +11,22 @@ backend or module is missing, a run folder that cannot be used) is a one-line
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.config import RunSettings
+from agents.config import RunSettings, config_to_dict
 from agents.safety import shown
-from experiments.configs import MergedConfig
+from experiments.configs import RUN_KEYS, Layer, MergedConfig, compact, merge_config
 from experiments.errors import UsageError, escaped
 
 # Where a registered env's entry point lives -> the Gymnasium extra that brings its backend.
 BACKEND_EXTRAS = {"box2d": "box2d", "mujoco": "mujoco", "phys2d": "jax", "tabular": "jax"}
+# The backends rlnn has an extra of its own for (pyproject.toml): the hint names it first.
+PROJECT_EXTRAS = ("box2d", "mujoco")
 LEFTOVERS = (".lock",)  # files a run folder may hold without holding anything of a run
 
 
@@ -30,17 +35,46 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _install_hint(env_id: str, exc: BaseException) -> str:
-    """``pip install '...'`` for the backend an env id needs, from where its entry point lives."""
+def _backend(env_id: str) -> str | None:
+    """The Gymnasium backend folder a registered env lives in (``box2d``, ``mujoco``, ...), if any."""
     from gymnasium.envs.registration import registry
 
     spec = registry.get(env_id)
     entry = spec.entry_point if spec is not None and isinstance(spec.entry_point, str) else ""
     parts = entry.split(":")[0].split(".")
-    if parts[:2] == ["gymnasium", "envs"] and len(parts) > 2 and parts[2] in BACKEND_EXTRAS:
-        return f"pip install 'gymnasium[{BACKEND_EXTRAS[parts[2]]}]'"
+    return parts[2] if parts[:2] == ["gymnasium", "envs"] and len(parts) > 2 and parts[2] in BACKEND_EXTRAS else None
+
+
+def _install_hint(env_id: str, exc: BaseException, detail: str) -> str:
+    """What to install for the backend an env id needs: rlnn's own extra where it has one
+    (``pip install -e '.[mujoco]'``, always named: Gymnasium's own hint does not know it), else
+    Gymnasium's (unless the error already says it), else the missing module."""
+    backend = _backend(env_id)
+    if backend in PROJECT_EXTRAS:
+        return f"; install rlnn's extra: pip install -e '.[{backend}]' (in the rlnn folder)"
+    if "pip install" in detail:
+        return ""
+    if backend is not None:
+        return f"; pip install 'gymnasium[{BACKEND_EXTRAS[backend]}]'"
     missing = getattr(exc, "name", None)
-    return f"install the package that provides {shown(missing)}" if missing else "install its dependencies"
+    return f"; install the package that provides {shown(missing)}" if missing else "; install its dependencies"
+
+
+def import_env_module(env_id: str) -> str:
+    """The id to make for an id the user typed: ``Env-v0`` for ``module:Env-v0``, once ``module``
+    (which registers the env) is imported; a plain id as it is. Runs and checkpoints then record
+    the plain id, which a later process finds registered only after importing ``module`` itself:
+    nothing read from a file is imported (:mod:`agents.safety`)."""
+    module, colon, name = env_id.partition(":")
+    if not colon:
+        return env_id
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001  (whatever the user's module raises, one line)
+        raise UsageError(f"env id {shown(env_id)}: cannot import module {shown(module)} "
+                         f"({type(exc).__name__}: {escaped(_first_line(exc))}); check that it is "
+                         f"installed or on PYTHONPATH") from exc
+    return name
 
 
 def make_env(env_id: str, **kwargs: Any) -> Any:
@@ -56,16 +90,9 @@ def make_env(env_id: str, **kwargs: Any) -> Any:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     import envs  # noqa: F401  (registers rlnn/Walker-v0 and rlnn/WalkerRough-v0)
 
-    module, colon, _ = env_id.partition(":")
-    if colon:
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001  (whatever the user's module raises, one line)
-            raise UsageError(f"env id {shown(env_id)}: cannot import module {shown(module)} "
-                             f"({type(exc).__name__}: {escaped(_first_line(exc))}); check that it is "
-                             f"installed or on PYTHONPATH") from exc
+    plain = import_env_module(env_id)
     try:
-        return gym.make(env_id, **kwargs)
+        return gym.make(plain, **kwargs)
     except gym.error.DependencyNotInstalled as exc:
         raise UsageError(_missing(env_id, "a backend", exc)) from exc
     except ImportError as exc:  # a registered env whose entry point needs a missing package
@@ -81,30 +108,85 @@ def make_env(env_id: str, **kwargs: Any) -> Any:
 
 def _missing(env_id: str, what: str, exc: BaseException) -> str:
     detail = escaped(_first_line(exc))
-    hint = "" if "pip install" in detail else f"; {_install_hint(env_id, exc)}"
+    hint = _install_hint(env_id, exc, detail)
     return f"environment {shown(env_id)} needs {what} that is not installed ({detail}){hint}"
+
+
+def agent_class(algo: str) -> type:
+    """The class of ``algo`` (``dqn``, ``sac``, ...), or a one-line :class:`UsageError`."""
+    import agents
+
+    if algo not in agents.ALGORITHMS:
+        raise UsageError(f"unknown algorithm {shown(algo)}; accepted: {', '.join(sorted(agents.ALGORITHMS))}")
+    return agents.ALGORITHMS[algo]
+
+
+def new_agent(algo: str, observation_space: Any, action_space: Any, hyperparameters: Mapping[str, Any],
+              seed: int) -> Any:
+    """The agent of ``algo`` for these spaces with typed, checked ``hyperparameters``. A key the
+    config does not have is one line that also says where an environment argument goes."""
+    from agents.config import config_from_dict
+
+    agent_cls = agent_class(algo)
+    try:
+        config = config_from_dict(agent_cls.Config, dict(hyperparameters))
+    except ValueError as exc:
+        names = {f.name for f in dataclasses.fields(agent_cls.Config)}
+        unknown = [(k, v) for k, v in hyperparameters.items() if k not in names]
+        hint = (f"; an argument of the environment goes in --env-kwargs {unknown[0][0]}={compact(unknown[0][1])} "
+                f"(env_kwargs= in Python)") if unknown else ""
+        raise UsageError(f"{exc}{hint}") from exc
+    try:
+        return agent_cls(observation_space, action_space, config, seed=seed)
+    except ValueError as exc:  # spaces the algorithm cannot handle
+        raise UsageError(str(exc)) from exc
 
 
 def make_agent(algo: str, env_id: str, hyperparameters: Mapping[str, Any], env_kwargs: Mapping[str, Any],
                seed: int) -> Any:
-    """The agent of ``algo`` for ``env_id``'s spaces with typed, checked ``hyperparameters``."""
-    import agents
-    from agents.config import config_from_dict
-
-    if algo not in agents.ALGORITHMS:
-        raise UsageError(f"unknown algorithm {shown(algo)}; accepted: {', '.join(sorted(agents.ALGORITHMS))}")
-    agent_cls = agents.ALGORITHMS[algo]
-    try:
-        config = config_from_dict(agent_cls.Config, dict(hyperparameters))
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    """The agent of ``algo`` for ``env_id``'s spaces (the env made with ``env_kwargs``)."""
+    agent_class(algo)  # the cheaper mistake first, before the env is made
     env = make_env(env_id, **env_kwargs)
     try:
-        return agent_cls(env.observation_space, env.action_space, config, seed=seed)
-    except ValueError as exc:  # spaces the algorithm cannot handle
-        raise UsageError(str(exc)) from exc
+        return new_agent(algo, env.observation_space, env.action_space, hyperparameters, seed)
     finally:
         env.close()
+
+
+def is_factory(env: Any) -> bool:
+    """Whether ``env`` is a function (or class) that makes an env, rather than an env."""
+    import gymnasium as gym
+
+    return callable(env) and not isinstance(env, (gym.Env, gym.vector.VectorEnv))
+
+
+def env_spaces(env: Any) -> tuple[str | None, Any, Any]:
+    """``(id or None, observation space, action space)`` of an env the caller made: a
+    ``gymnasium.Env``, a Gymnasium vector env (its single-env spaces) or a factory (called once,
+    and the env it returns closed). The id, from the env's spec, names the tuned config."""
+    import gymnasium as gym
+
+    made = None
+    if is_factory(env):
+        try:
+            made = env = env()
+        except Exception as exc:  # noqa: BLE001  (whatever the user's factory raises, one line)
+            raise UsageError(f"the env factory {shown(env)} failed ({type(exc).__name__}: "
+                             f"{escaped(_first_line(exc))})") from exc
+    try:
+        if isinstance(env, gym.vector.VectorEnv):
+            spaces = env.single_observation_space, env.single_action_space
+        elif isinstance(env, gym.Env):
+            spaces = env.observation_space, env.action_space
+        else:
+            raise UsageError(f"env must be an env id, a gymnasium.Env, a Gymnasium vector env or a function "
+                             f"returning a gymnasium.Env; got {type(env).__name__}"
+                             + (" from the factory" if made is not None else ""))
+        spec = getattr(env, "spec", None)
+        return getattr(spec, "id", None), *spaces
+    finally:
+        if made is not None and hasattr(made, "close"):
+            made.close()
 
 
 def _space(space: Any) -> str:
@@ -122,14 +204,20 @@ def check_spaces(agent: Any, env: Any, env_id: str) -> None:
                          f"(give the env it was trained on with --env)")
 
 
-def run_settings(merged: MergedConfig, *, seed: int, run_dir: str | Path | None = None, progress: bool = True,
-                 blas_threads: int | str = "auto", lanes: int | str = "auto", overwrite: bool = False,
-                 run_info: Mapping[str, Any] | None = None) -> RunSettings:
-    """The run settings of one run from its merged config and the how-to-run choices; the
-    provenance of every setting goes into ``run.json`` (``config_sources``)."""
+def run_settings(merged: MergedConfig, *, seed: int, run_dir: str | Path | None = None,
+                 run_info: Mapping[str, Any] | None = None, **options: Any) -> RunSettings:
+    """The run settings of one run from its merged config and the how-to-run ``options`` (any
+    other :class:`~agents.config.RunSettings` field: ``progress``, ``lanes``, ``blas_threads``,
+    ``overwrite``, ...; those not given keep the defaults declared there). The provenance of
+    every setting goes into ``run.json`` (``config_sources``)."""
+    # The RunSettings fields the merged config does not fill (RUN_KEYS) are how-to-run options.
+    accepted = {f.name for f in dataclasses.fields(RunSettings)} - {*RUN_KEYS, "seed", "run_dir", "run_info"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise UsageError(f"unknown run setting(s) {unknown}; accepted: {sorted(accepted)} (hyperparameters go "
+                         f"in the config; budgets: steps, eval_freq, eval_episodes, checkpoint_freq)")
     info = {"config_layers": list(merged.layers), "config_sources": dict(merged.sources), **(run_info or {})}
-    settings = RunSettings(**merged.run_keys(), seed=seed, run_dir=run_dir, progress=progress,
-                           blas_threads=blas_threads, lanes=lanes, overwrite=overwrite, run_info=info)
+    settings = RunSettings(**merged.run_keys(), seed=seed, run_dir=run_dir, run_info=info, **options)
     try:
         settings.validate()
     except ValueError as exc:
@@ -139,16 +227,68 @@ def run_settings(merged: MergedConfig, *, seed: int, run_dir: str | Path | None 
     return settings
 
 
-def new_trainer(agent: Any, env_id: str, settings: RunSettings, *, log: Callable[[str], None] | None = None,
+def new_trainer(agent: Any, env: Any, settings: RunSettings, *, callbacks: Sequence[Any] = (),
+                eval_env: Any = None, log: Callable[[str], None] | None = None,
                 on_eval: Callable[..., None] | None = None) -> Any:
-    """The trainer of a fresh run; a setting the machine cannot honour (lanes without ``fork``)
-    is a one-line :class:`UsageError`."""
+    """The trainer of a fresh run on ``env`` (an id, an env, a vector env or a factory); a
+    setting the trainer refuses (lanes without ``fork``, ``env_kwargs`` for an env object, an
+    evaluation without an env to evaluate on) is a one-line :class:`UsageError`."""
     from agents.loop import OffPolicyTrainer
 
     try:
-        return OffPolicyTrainer(agent, env_id, settings, log=log, on_eval=on_eval)
+        return OffPolicyTrainer(agent, env, settings, callbacks=callbacks, eval_env=eval_env, log=log,
+                                on_eval=on_eval)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def build_trainer(algo: str, env: Any, layers: Sequence[Layer] = (), *, tuned: bool = True, seed: int = 0,
+                  run_dir: str | Path | None = None, callbacks: Sequence[Any] = (), eval_env: Any = None,
+                  log: Callable[[str], None] | None = None, run_info: Mapping[str, Any] | None = None,
+                  **options: Any) -> Any:
+    """A fresh run, not yet started, as ``rlnn train`` and :func:`experiments.api.train` start
+    one: the settings merged by :func:`~experiments.configs.merge_config` (the tuned file of
+    ``algo`` on the env's id unless ``tuned`` is false, then ``layers``), the agent, the run
+    settings (``options`` as :func:`run_settings` takes them), the trainer, the run folder
+    checked; then ``log`` receives where each setting came from (and, from the trainer, its
+    lanes and any warning, such as a ``learning_starts`` no update would come after).
+
+    ``env`` is an id (made with the merged ``env_kwargs``; ``module:Env-v0`` imports ``module``
+    first) or an env the caller made (see :func:`env_spaces`; its spec's id names the tuned file,
+    and ``env_kwargs`` cannot apply); ``eval_env``, an env or factory to evaluate on, is needed
+    for an env without a spec to make one from."""
+    say = log or (lambda message: None)
+    if isinstance(env, str):
+        env = import_env_module(env)     # the run records the plain id (see import_env_module)
+    env_id, *spaces = (env, None, None) if isinstance(env, str) else env_spaces(env)
+    merged = merge_config(algo, env_id or "", layers, tuned=tuned and env_id is not None)
+    if isinstance(env, str):
+        agent = make_agent(algo, env, merged.hyperparameters, merged.env_kwargs, seed)
+    else:
+        agent = new_agent(algo, *spaces, merged.hyperparameters, seed)
+    settings = run_settings(merged, seed=seed, run_dir=run_dir, run_info=run_info, **options)
+    trainer = new_trainer(agent, env, settings, callbacks=callbacks, eval_env=eval_env, log=log)   # no file yet
+    if run_dir is not None:
+        check_run_folder(Path(run_dir), settings.overwrite)
+    for line in merged.describe(config_to_dict(agent.config)):
+        say(line)
+    return trainer
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run folder means its final (else best, else latest periodic) checkpoint; a file is used as is."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("final.npz", "best.npz"):
+            if (path / name).is_file():
+                return path / name
+        steps = [p for p in (path / "checkpoints").glob("step_*.npz") if p.stem[5:].isdigit()]
+        if steps:
+            return max(steps, key=lambda p: int(p.stem[5:]))
+        raise UsageError(f"{path} holds no checkpoint (final.npz, best.npz or checkpoints/step_*.npz)")
+    if not path.is_file():
+        raise UsageError(f"no such checkpoint or run folder: {path}")
+    return path
 
 
 def check_run_folder(out: Path, overwrite: bool) -> None:

@@ -170,37 +170,78 @@ def _steady(mark: dict[str, float], end: float, updates: int) -> dict[str, float
     return {"steady_s": end - mark["time"], "steady_updates": updates - mark["updates"]}
 
 
+# rlnn's hyperparameters as Stable-Baselines3 takes them. SB3's DDPG is its TD3 with one critic,
+# no policy delay and no target smoothing, which is what rlnn's ddpg keys say.
+SB3_CLASSES = {"dqn": "DQN", "sac": "SAC", "td3": "TD3", "ddpg": "TD3"}
+SB3_SAME_NAME = {
+    "all": ("learning_rate", "buffer_size", "learning_starts", "batch_size", "tau", "gamma", "train_freq",
+            "gradient_steps"),
+    "dqn": ("target_update_interval", "exploration_fraction", "exploration_initial_eps", "exploration_final_eps",
+            "max_grad_norm"),
+    "sac": ("ent_coef", "target_entropy", "target_update_interval", "use_sde", "sde_sample_freq"),
+    "td3": ("policy_delay",),
+}
+SB3_RENAMED = {"all": {"n_step": "n_steps"}, "td3": {"target_noise": "target_policy_noise",
+                                                      "noise_clip": "target_noise_clip"}}
+SB3_POLICY_KEYS = {"all": ("net_arch", "log_std_init"), "sac": ("n_critics",), "td3": ("n_critics",)}
+SB3_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "leaky_relu": "LeakyReLU",
+                   "identity": "Identity", "linear": "Identity"}
+
+
+def sb3_arguments(algo: str, hp: dict[str, Any], n_actions: int) -> tuple[dict[str, Any], list[str]]:
+    """SB3's keyword arguments for ``algo`` with the rlnn hyperparameters ``hp`` (only the keys
+    given: the rest stay at SB3's defaults), and the keys of ``hp`` SB3 has no equivalent for
+    (``double_q``, ``dueling``, normalization, ...), which it then runs without."""
+    import numpy as np
+    import torch
+    from stable_baselines3.common.noise import NormalActionNoise
+    from stable_baselines3.common.utils import LinearSchedule
+
+    kind = "td3" if algo == "ddpg" else algo
+    same = (*SB3_SAME_NAME["all"], *SB3_SAME_NAME.get(kind, ()))
+    renamed = {**SB3_RENAMED["all"], **SB3_RENAMED.get(kind, {})}
+    policy_keys = (*SB3_POLICY_KEYS["all"], *SB3_POLICY_KEYS.get(kind, ()))
+    kwargs: dict[str, Any] = {k: hp[k] for k in same if k in hp}
+    kwargs.update({sb3_key: hp[k] for k, sb3_key in renamed.items() if k in hp})
+    policy = {k: hp[k] for k in policy_keys if k in hp}
+    taken = {*same, *renamed, *policy_keys, "learning_rate_schedule"}
+    if hp.get("activation") in SB3_ACTIVATIONS:
+        policy["activation_fn"] = getattr(torch.nn, SB3_ACTIVATIONS[hp["activation"]])
+        taken.add("activation")
+    if policy:
+        kwargs["policy_kwargs"] = policy
+    if kind == "sac" and "target_entropy" in kwargs and kwargs["target_entropy"] is None:
+        kwargs["target_entropy"] = "auto"       # rlnn's None is SB3's "auto": -act_dim
+    if hp.get("learning_rate_schedule", "constant") == "linear":     # to 0 at the end, as rlnn's
+        kwargs["learning_rate"] = LinearSchedule(hp.get("learning_rate", 3e-4), 0.0, 1.0)
+    if kind == "td3" and "action_noise" in hp:   # both in [-1, 1] units: SB3 adds it to the scaled action
+        kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), hp["action_noise"] * np.ones(n_actions))
+        taken.add("action_noise")
+    return kwargs, sorted(set(hp) - taken)
+
+
+def sb3_model(algo: str, env: Any, hp: dict[str, Any], seed: int) -> tuple[Any, list[str]]:
+    """An SB3 model of ``algo`` on ``env`` with rlnn's hyperparameters ``hp`` (see
+    :func:`sb3_arguments`) on the CPU, and the keys SB3 could not take."""
+    import stable_baselines3 as sb3
+
+    n_actions = env.action_space.shape[0] if getattr(env.action_space, "shape", None) else 0
+    kwargs, unused = sb3_arguments(algo, hp, n_actions)
+    return getattr(sb3, SB3_CLASSES[algo])("MlpPolicy", env, **kwargs, seed=seed, device="cpu"), unused
+
+
 def run_sb3(task: str, seed: int, setting: str, steps: int, warm: float = 0.0,
             overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     import gymnasium as gym
-    import numpy as np
-    import stable_baselines3 as sb3
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.noise import NormalActionNoise
 
     if setting != "default":
         torch.set_num_threads(cores(setting))
     spec = TASKS[task]
     hp = {**zoo_hyperparameters(task), **(overrides or {})}
     env = gym.make(spec["env_id"])
-    common = {k: hp[k] for k in ("learning_rate", "buffer_size", "learning_starts", "batch_size", "gamma",
-                                 "train_freq", "gradient_steps") if k in hp}
-    policy_kwargs = {"net_arch": hp["net_arch"]}
-    if spec["algo"] == "dqn":
-        model = sb3.DQN("MlpPolicy", env, **common, target_update_interval=hp["target_update_interval"],
-                        exploration_fraction=hp["exploration_fraction"],
-                        exploration_final_eps=hp["exploration_final_eps"], policy_kwargs=policy_kwargs,
-                        seed=seed, device="cpu")
-    elif spec["algo"] == "sac":
-        model = sb3.SAC("MlpPolicy", env, **common, tau=hp["tau"], ent_coef=hp["ent_coef"],
-                        policy_kwargs=policy_kwargs, seed=seed, device="cpu")
-    else:
-        n = env.action_space.shape[0]
-        noise = NormalActionNoise(np.zeros(n), hp["action_noise"] * np.ones(n))
-        model = sb3.TD3("MlpPolicy", env, **common, tau=hp["tau"], policy_delay=hp["policy_delay"],
-                        target_policy_noise=hp["target_noise"], target_noise_clip=hp["noise_clip"],
-                        action_noise=noise, policy_kwargs=policy_kwargs, seed=seed, device="cpu")
+    model, _ = sb3_model(spec["algo"], env, hp, seed)
     steady_from, mark = _steady_from(hp["learning_starts"], steps, warm), {}
 
     class Marker(BaseCallback):

@@ -32,6 +32,11 @@ actor's one-row forward pass). Everything else an update does (the policy's squa
 losses, exchanging gradients, the Python that calls it all) comes on top. The bound is printed
 against the benchmark's "floor" (the same FLOPs at the 2-thread 1024^3 matmul peak).
 
+Each product of that bound is timed alone, on the same operands call after call, which therefore
+stay in the core's caches. An update cannot do that: every layer has weights and activations of
+its own. So the same products are also timed back to back, each on operands of its own, with no
+Python between them but the loop over the calls, and the bound is printed again with those.
+
 With ``--sb3-seconds TASK=SECONDS`` (Stable-Baselines3's wall time from ``compare_sb3``) the DQN
 bound is also printed as the speed-up it allows.
 """
@@ -275,10 +280,10 @@ def elementwise_us(ops: list[tuple[str, int, int]], calls: int) -> float:
     return total
 
 
-def products_us(products: list[tuple[int, int, int, str]], calls: int) -> float:
-    """Sum of the median time of each product alone, operands laid out as in ``rlnn.Linear``."""
+def _product_calls(products: list[tuple[int, int, int, str]]) -> list[Callable[[], Any]]:
+    """One call per product, each on operands of its own laid out as in ``rlnn.Linear``."""
     rng = np.random.default_rng(2)
-    total = 0.0
+    calls = []
     for m, k, n, kind in products:
         if kind == "weight":            # x.T @ g with x (rows, in), g (rows, out)
             a, b = rng.standard_normal((k, m)).astype(F32).T, rng.standard_normal((k, n)).astype(F32)
@@ -288,10 +293,28 @@ def products_us(products: list[tuple[int, int, int, str]], calls: int) -> float:
             a, b = rng.standard_normal((m, k)).astype(F32), rng.standard_normal((k, n)).astype(F32)
         out = np.empty((m, n), F32)
         if k == 1:                      # rlnn makes an outer product a broadcast multiply
-            total += _median_us(lambda a=a, b=b, out=out: np.multiply(a, b, out=out), calls)
+            calls.append(lambda a=a, b=b, out=out: np.multiply(a, b, out=out))
         else:
-            total += _median_us(lambda a=a, b=b, out=out: np.matmul(a, b, out=out), calls)
-    return total
+            calls.append(lambda a=a, b=b, out=out: np.matmul(a, b, out=out))
+    return calls
+
+
+def products_us(products: list[tuple[int, int, int, str]], calls: int) -> float:
+    """Sum of the median time of each product alone (the same operands call after call, so
+    they stay in the core's caches)."""
+    return sum(_median_us(call, calls) for call in _product_calls(products))
+
+
+def products_in_sequence_us(products: list[tuple[int, int, int, str]], calls: int) -> float:
+    """The same products run back to back, each on operands of its own, as an update must run
+    them (every layer has its own weights and activations): no Python between them but the
+    loop over the calls. Against :func:`products_us` this is what leaving the caches costs."""
+    sequence = _product_calls(products)
+
+    def update() -> None:
+        for call in sequence:
+            call()
+    return _median_us(update, max(calls // 10, 20))
 
 
 def polyak_us(size: int, calls: int) -> float:
@@ -315,11 +338,14 @@ def actor_critic_bound(task: str, calls: int) -> None:
     every, actor_step = actor_critic_passes(algo, rows, obs, act, arch)
     share = 1.0 if algo == "sac" else 1.0 / hp.get("policy_delay", 2)
 
-    def timed(specs: list[tuple[Any, ...]]) -> tuple[float, float]:
-        return (products_us([p for spec in specs for p in _mlp_products(*spec)], calls),
+    def timed(specs: list[tuple[Any, ...]]) -> tuple[float, float, float]:
+        products = [p for spec in specs for p in _mlp_products(*spec)]
+        return (products_us(products, calls), products_in_sequence_us(products, calls),
                 elementwise_us([e for spec in specs for e in _mlp_elementwise(*spec)], calls))
-    (every_products, every_elementwise), (actor_products, actor_elementwise) = timed(every), timed(actor_step)
+    (every_products, every_sequence, every_elementwise), (actor_products, actor_sequence, actor_elementwise) = (
+        timed(every), timed(actor_step))
     matmul = every_products + share * actor_products
+    in_sequence = every_sequence + share * actor_sequence
     elementwise = every_elementwise + share * actor_elementwise
     # Per core: one critic's Adam step every update and half of the actor's with every actor
     # step; Polyak steps of that critic's target (SAC: every update; TD3: with the actor step,
@@ -336,6 +362,9 @@ def actor_critic_bound(task: str, calls: int) -> None:
     print(f"{task}, µs per update and core: products {matmul:.0f} + bias, ReLU and mask passes {elementwise:.0f} "
           f"+ Adam and Polyak passes {passes:.0f} + env loop {env_us:.0f} = {bound:.0f}; floor {floor_us:.0f} (1.5x floor: {1.5 * floor_us:.0f}): "
           f"these alone are {bound / floor_us:.2f}x the floor ({1.5 * floor_us - bound:+.0f} µs to 1.5x)")
+    print(f"{task}: the same products run back to back on operands of their own take {in_sequence:.0f} µs "
+          f"({in_sequence / matmul:.2f}x), so an update made of them takes at least {bound - matmul + in_sequence:.0f} µs "
+          f"({(bound - matmul + in_sequence) / bound:.2f}x the bound) before any Python, loss or exchange")
 
 
 def peak_gflops(threads: int) -> float:

@@ -7,10 +7,12 @@ the one function that merges them with what the user gives.
      "eval_episodes": 10, "source": "...", "env_kwargs": {}, "hyperparameters": {...}}
 
 A run's settings are layered, lowest first: the algorithm's defaults, the tuned file (unless
-skipped), then whatever the caller stacks on top (``rlnn train``'s ``--config FILE``, ``--set
-key=value`` and flags; a sweep spec's ``[config]`` and budget). :func:`merge_config` does it for
-``rlnn train``, ``rlnn train --seeds`` and ``rlnn sweep`` alike and records where every setting
-came from, so a run can say so when it starts.
+skipped), then whatever the caller stacks on top (``rlnn train``'s ``--config FILE``,
+``--env-kwargs key=value``, ``--set key=value`` and flags; a sweep spec's ``[config]``,
+``[env_kwargs]`` and budget; :func:`experiments.api.train`'s ``config``, ``env_kwargs`` and
+budget arguments). :func:`merge_config` does it for all of them alike and records where every
+setting came from, so a run can say so when it starts. ``env_kwargs`` merge key by key, like the
+hyperparameters, and a tuned file may hold some too.
 """
 
 from __future__ import annotations
@@ -117,6 +119,12 @@ class Layer:
     def from_sets(cls, pairs: Sequence[str], source: str = "--set") -> Layer:
         return cls(source, parse_sets(pairs, source))
 
+    @classmethod
+    def from_env_kwargs(cls, pairs: Sequence[str], source: str = "--env-kwargs") -> Layer:
+        """``["g=5.0", "max_episode_steps=100"]``: keyword arguments of the environment, read
+        as ``--set`` reads values."""
+        return cls(source, run={"env_kwargs": parse_sets(pairs, source)})
+
 
 @dataclasses.dataclass
 class MergedConfig:
@@ -146,11 +154,13 @@ class MergedConfig:
         settings.update(hyperparameters if hyperparameters is not None else self.hyperparameters)
         by_source: dict[str, list[str]] = {name: [] for name in (*self.layers, DEFAULT)}
         for key, value in settings.items():
-            by_source.setdefault(self.source_of(key), []).append(f"{key}={_compact(value)}")
+            by_source.setdefault(self.source_of(key), []).append(f"{key}={compact(value)}")
         return [f"settings from {name}: {', '.join(items)}" for name, items in by_source.items() if items]
 
 
-def _compact(value: Any, limit: int = 60) -> str:
+def compact(value: Any, limit: int = 60) -> str:
+    """A setting's value as ``--set`` would take it back (JSON for lists, dicts, booleans and
+    ``None``), cut to ``limit`` characters."""
     text = json.dumps(value) if isinstance(value, (list, dict, bool)) or value is None else str(value)
     return text if len(text) <= limit else text[:limit - 1] + "…"
 

@@ -76,8 +76,8 @@ def test_rejects_spaces_it_cannot_handle():
     pend = gym.make("Pendulum-v1")
     with pytest.raises(ValueError, match="Discrete action space"):
         DQN(pend.observation_space, pend.action_space)
-    with pytest.raises(ValueError, match="Box observation"):
-        DQN(gym.spaces.Discrete(3), gym.spaces.Discrete(2))
+    with pytest.raises(ValueError, match="image observations"):
+        DQN(gym.spaces.Box(0, 255, (8, 8, 3), np.uint8), gym.spaces.Discrete(2))
     agent = DQN(CARTPOLE.observation_space, CARTPOLE.action_space)
     with pytest.raises(ValueError, match=r"shape \(4,\)"):
         agent.act(np.zeros(5))

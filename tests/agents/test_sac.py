@@ -25,8 +25,7 @@ def test_registered():
     (OBS, spaces.Discrete(3), "dqn"),
     (OBS, spaces.Box(-np.inf, np.inf, (2,), np.float32), "bounded"),
     (OBS, spaces.Box(-1.0, 1.0, (2, 2), np.float32), "1-D Box action"),
-    (spaces.Box(-1.0, 1.0, (2, 2), np.float32), ACT, "1-D Box observation"),
-    (spaces.Discrete(4), ACT, "Box observation"),
+    (spaces.Box(0, 255, (8, 8, 3), np.uint8), ACT, "image observations"),
 ])
 def test_rejects_unsupported_spaces(obs_space, act_space, message):
     with pytest.raises(ValueError, match=message):

@@ -36,7 +36,7 @@ def test_ddpg_is_a_td3_configuration():
 @pytest.mark.parametrize("obs_space, act_space, message", [
     (OBS, spaces.Discrete(3), "dqn"),
     (OBS, spaces.Box(-1.0, np.inf, (2,), np.float32), "bounded"),
-    (spaces.Box(-1.0, 1.0, (2, 2), np.float32), ACT, "1-D Box observation"),
+    (spaces.Box(0, 255, (8, 8, 3), np.uint8), ACT, "image observations"),
     (OBS, spaces.Box(np.array([0.0, 1.0], np.float32), np.array([1.0, 1.0], np.float32)), "high > low"),
 ])
 def test_rejects_unsupported_spaces(cls, obs_space, act_space, message):

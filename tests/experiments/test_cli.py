@@ -1,5 +1,7 @@
 import json
+import sys
 
+import gymnasium
 import numpy as np
 import pytest
 
@@ -122,5 +124,130 @@ def test_a_run_too_short_to_learn_is_warned_about_and_still_ends_cleanly(tmp_pat
     assert main(["train", "dqn", "CartPole-v1", "--steps", "5", "--out", str(tmp_path / "r"), "--quiet",
                  "--no-gif", *TINY]) == 0   # shorter than one episode: no metrics, no curve
     err = capsys.readouterr().err
-    assert "rlnn: warning: learning_starts (100) is not below the run's 5 steps" in err
+    assert err.count("learning_starts=100 >= 5 total steps, so no update will be made") == 1
     assert "rlnn: no curve.png" in err and (tmp_path / "r" / "final.npz").is_file()
+
+
+def test_env_kwargs_are_typed_recorded_and_reused_by_eval_render_and_resume(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "dqn", "CartPole-v1", "--env-kwargs", "max_episode_steps=20", "sutton_barto_reward=true",
+                 "--steps", "200", "--out", str(out), "--quiet", "--no-gif", *TINY]) == 0
+    err = capsys.readouterr().err
+    assert "settings from --env-kwargs: env_kwargs.max_episode_steps=20, env_kwargs.sutton_barto_reward=true" in err
+    info = json.loads((out / "run.json").read_text())
+    assert info["env_kwargs"] == {"max_episode_steps": 20, "sutton_barto_reward": True}   # typed like --set
+    assert info["config_sources"]["env_kwargs.max_episode_steps"] == "--env-kwargs"
+    def lengths(run: str) -> list[int]:
+        rows = (tmp_path / run / "metrics.csv").read_text().splitlines()[1:]
+        return [int(r.split(",")[4]) for r in rows if r.startswith("episode,")]
+    assert lengths("run") and max(lengths("run")) <= 20 and 20 in lengths("run")
+    assert main(["eval", str(out), "--episodes", "3", "--json"]) == 0
+    assert max(json.loads(capsys.readouterr().out)["lengths"]) <= 20       # the recorded kwargs
+    assert main(["eval", str(out), "--episodes", "1", "--json", "--env-kwargs", "max_episode_steps=7"]) == 0
+    assert json.loads(capsys.readouterr().out)["lengths"] == [7]            # --env-kwargs over them
+    assert main(["render", str(out), "--out", str(tmp_path / "ep.gif")]) == 0
+    assert "frames" in capsys.readouterr().out
+    from PIL import Image
+    with Image.open(tmp_path / "ep.gif") as im:
+        assert im.n_frames <= 11   # every second frame of at most 20 steps
+    assert main(["train", "--resume", str(out), "--steps", "400", "--quiet", "--no-gif"]) == 0
+    assert len(lengths("run")) > 10 and max(lengths("run")) <= 20
+
+
+def test_a_tuned_file_may_hold_env_kwargs(tmp_path, capsys, monkeypatch):
+    import experiments.configs as configs
+    (tmp_path / "dqn").mkdir()
+    (tmp_path / "dqn" / "CartPole-v1.json").write_text(json.dumps(
+        {"total_steps": 150, "env_kwargs": {"max_episode_steps": 30}, "hyperparameters": {"gamma": 0.9}}))
+    monkeypatch.setattr(configs, "CONFIG_DIR", tmp_path)
+    out = tmp_path / "run"
+    assert main(["train", "dqn", "CartPole-v1", "--out", str(out), "--quiet", "--no-gif", *TINY]) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["env_kwargs"] == {"max_episode_steps": 30} and info["total_steps"] == 150
+    assert info["config"]["gamma"] == 0.9
+    label = info["config_sources"]["env_kwargs.max_episode_steps"]
+    assert label.endswith("dqn/CartPole-v1.json") and info["config_layers"] == [label, "--set"]
+    assert f"settings from {label}: total_steps=150, env_kwargs.max_episode_steps=30, gamma=0.9" in \
+        capsys.readouterr().err
+
+
+def test_help_names_the_new_flags_and_n_envs(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--env-kwargs KEY=VALUE [KEY=VALUE ...]" in text and "--set n_envs=4" in text and "--tensorboard" in text
+
+
+def test_tensorboard_flag_writes_event_files(tmp_path):
+    """Waits on RunSettings.tensorboard (the trainer's TensorBoard sink)."""
+    out = tmp_path / "run"
+    assert main(["train", "dqn", "CartPole-v1", "--steps", "200", "--eval-freq", "100", "--tensorboard",
+                 "--out", str(out), "--quiet", "--no-gif", *TINY]) == 0
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+
+
+CORRIDOR = '''
+import gymnasium as gym
+import numpy as np
+
+
+class Corridor(gym.Env):
+    observation_space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, length=5):
+        self.length = length
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.pos = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.pos = max(self.pos + (1 if action == 1 else -1), 0)
+        done = self.pos == self.length
+        return np.array([self.pos / self.length], np.float32), float(done), done, False, {}
+
+
+gym.register("CorridorRlnn-v0", entry_point=Corridor, max_episode_steps=30)
+'''
+
+
+def test_a_module_env_id_imports_the_module_that_registers_it(tmp_path, capsys, monkeypatch):
+    (tmp_path / "corridor_rlnn.py").write_text(CORRIDOR)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "run"
+    assert main(["train", "dqn", "corridor_rlnn:CorridorRlnn-v0", "--env-kwargs", "length=3", "--steps", "200",
+                 "--out", str(out), "--quiet", "--no-gif", *TINY]) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert (info["env_id"], info["env_kwargs"]) == ("CorridorRlnn-v0", {"length": 3})   # the plain id
+    capsys.readouterr()
+    # In this process the module is imported; a fresh one must import it again, which only an id
+    # on the command line does (an id read from a file imports nothing).
+    registry = gymnasium.envs.registration.registry
+
+    def fresh_process():
+        monkeypatch.delitem(registry, "CorridorRlnn-v0")
+        monkeypatch.delitem(sys.modules, "corridor_rlnn")
+    fresh_process()
+    assert main(["eval", str(out)]) == 2
+    assert "'CorridorRlnn-v0' is not registered with Gymnasium" in capsys.readouterr().err
+    assert main(["eval", str(out), "--episodes", "2", "--json", "--env", "corridor_rlnn:CorridorRlnn-v0"]) == 0
+    assert all(length <= 30 for length in json.loads(capsys.readouterr().out)["lengths"])
+    fresh_process()
+    assert main(["train", "--resume", str(out), "--steps", "300", "--quiet", "--no-gif"]) == 2
+    assert "give the id on the command line as module:id" in capsys.readouterr().err
+    assert main(["train", "dqn", "corridor_rlnn:CorridorRlnn-v0", "--resume", str(out), "--steps", "300",
+                 "--quiet", "--no-gif"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["steps"] == 300
+
+
+def test_env_kwargs_reach_every_trial_of_a_seeds_run():
+    from experiments.cli import _layers, build_parser
+    from experiments.sweep import seeds_spec
+
+    args = build_parser().parse_args(["train", "dqn", "CartPole-v1", "--seeds", "0-1", "--env-kwargs",
+                                      "max_episode_steps=20", "--set", "gamma=0.9"])
+    spec = seeds_spec("dqn", "CartPole-v1", [0, 1], _layers(args))
+    assert spec.env_kwargs == {"max_episode_steps": 20} and spec.config["gamma"] == 0.9
+    assert spec.config_sources["env_kwargs.max_episode_steps"] == "--env-kwargs"

@@ -33,6 +33,12 @@ def run_dir(tmp_path_factory):
 @pytest.mark.parametrize("argv, message", [
     (["train", "dqm", "CartPole-v1"], "unknown algorithm 'dqm'; accepted: "),
     (["train", "dqn", "CartPole-v1", "--set", "gama=0.9"], "unknown config key(s) ['gama']"),
+    (["train", "sac", "Pendulum-v1", "--set", "g=5.0"],
+     "unknown config key(s) ['g'] for SACConfig; accepted: "),
+    (["train", "sac", "Pendulum-v1", "--set", "g=5.0"],
+     "; an argument of the environment goes in --env-kwargs g=5.0 (env_kwargs= in Python)"),
+    (["train", "sac", "Pendulum-v1", "--env-kwargs", "g"], "--env-kwargs expects key=value, got 'g'"),
+    (["train", "sac", "Pendulum-v1", "--env-kwargs", "gee=5.0"], "environment 'Pendulum-v1' does not take these"),
     (["train", "dqn", "CartPole-v1", "--set", "batch_size=big"], "config key 'batch_size' expects int"),
     (["train", "dqn", "CartPole-v1", "--set", "gradient_steps=0"], "'gradient_steps' must be at least 1, got 0"),
     (["train", "dqn", "CartPole-v1", "--set", "novalue"], "--set expects key=value"),
@@ -109,6 +115,11 @@ def test_eval_bad_counts_and_mismatched_env(run_dir, capsys):
         capsys, ["eval", str(run_dir), "--env", "Pendulum-v1"])
     assert "--resume continues a run with the settings it recorded; --set" in one_line_error(
         capsys, ["train", "--resume", str(run_dir), "--set", "gamma=0.5"])
+    assert f"{run_dir} is a run of 'dqn' on 'CartPole-v1', not 'dqn' on 'Acrobot-v1'" in one_line_error(
+        capsys, ["train", "dqn", "Acrobot-v1", "--resume", str(run_dir)])
+    for flag in (["--env-kwargs", "max_episode_steps=9"], ["--tensorboard"], ["--lanes", "2"]):
+        assert f"recorded; {flag[0]} cannot change them" in one_line_error(
+            capsys, ["train", "--resume", str(run_dir), *flag])
 
 
 def test_env_ids_read_from_a_checkpoint_must_be_registered_and_import_nothing(run_dir, capsys, tmp_path,
@@ -136,13 +147,28 @@ def test_untrusted_strings_are_escaped_and_cut(capsys):
     assert len(line) < 1200
 
 
-def test_a_missing_backend_names_what_to_install(capsys, monkeypatch):
+@pytest.mark.parametrize("algo, env_id, message, extra", [
+    ("dqn", "LunarLander-v3", "Box2D is not installed", "box2d"),
+    # Gymnasium's own message already says pip install "gymnasium[mujoco]": rlnn's extra is still named
+    ("sac", "HalfCheetah-v5", 'MuJoCo is not installed, run `pip install "gymnasium[mujoco]"`', "mujoco"),
+])
+def test_a_missing_backend_names_the_extra_to_install(algo, env_id, message, extra, capsys, monkeypatch):
     def missing(env_id, **kwargs):
-        raise gymnasium.error.DependencyNotInstalled("Box2D is not installed")
+        raise gymnasium.error.DependencyNotInstalled(message)
     monkeypatch.setattr(gymnasium, "make", missing)
-    line = one_line_error(capsys, ["train", "dqn", "LunarLander-v3"])
-    assert "needs a backend that is not installed (Box2D is not installed)" in line
-    assert "pip install 'gymnasium[box2d]'" in line
+    line = one_line_error(capsys, ["train", algo, env_id])
+    assert f"needs a backend that is not installed ({message})" in line
+    assert line.endswith(f"install rlnn's extra: pip install -e '.[{extra}]' (in the rlnn folder)")
+
+
+def test_a_missing_jax_backend_names_gymnasiums_extra(capsys, monkeypatch):
+    from experiments.training import make_env
+
+    def missing(env_id, **kwargs):
+        raise gymnasium.error.DependencyNotInstalled("jax is not installed")
+    monkeypatch.setattr(gymnasium, "make", missing)
+    with pytest.raises(ValueError, match=r"\(jax is not installed\); pip install 'gymnasium\[jax\]'$"):
+        make_env("tabular/Blackjack-v0")
 
 
 def test_a_user_module_that_fails_to_import_is_one_line(capsys, tmp_path, monkeypatch):

@@ -1,0 +1,3 @@
+from experiments.benchmarks.suite.cli import main
+
+raise SystemExit(main())
