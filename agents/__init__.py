@@ -1,6 +1,6 @@
 """Reinforcement-learning agents on ``rlnn`` networks, for any Gymnasium environment.
 
-Every agent class has the same small surface (no base class):
+Every off-policy agent class has the same small surface (no base class):
 
 * ``Agent(observation_space, action_space, config=None, seed=0)`` with ``Agent.Config`` a dataclass;
 * ``act(obs, deterministic=True)`` for evaluation, ``explore(obs, step)`` for training;
@@ -9,10 +9,14 @@ Every agent class has the same small surface (no base class):
   ``train_step(batch)`` (one update, for a custom loop), ``on_step(step)`` (schedules);
 * ``state_dict() -> (arrays, meta)``, ``load_state_dict(arrays, meta)``, ``Agent.from_state_dict``.
 
-The loop relies on exactly that (``agents.loop.OffPolicyAgent``, a ``typing.Protocol``).
-Shared pieces: ``replay`` (experience replay), ``loop`` (the off-policy training loop),
-``parallel`` and ``forked`` (rows split over processes), ``run_folder``, ``evaluation``,
-``checkpoint``, ``config`` (typed hyperparameters and run settings from dicts).
+The loop relies on exactly that (``agents.loop.OffPolicyAgent``, a ``typing.Protocol``). PPO
+and A2C (``agents.ppo``) have ``act``/``predict``, ``explore``, ``encode``, the state dicts and
+``train_on(rollout, step)``, trained by ``agents.on_policy.OnPolicyTrainer`` on rollouts
+(``agents.rollout``). Shared pieces: ``trainer`` (what both loops share: run folder, metrics,
+callbacks, evaluation, checkpoints, resume), ``replay`` (experience replay), ``loop`` (the
+off-policy training loop), ``parallel`` and ``forked`` (rows split over processes),
+``run_folder``, ``evaluation``, ``checkpoint``, ``config`` (typed hyperparameters and run
+settings from dicts).
 """
 
 from .callbacks import Callback, LogMetric, StopAfterTime, StopOnReward
@@ -21,18 +25,32 @@ from .dqn import DQN, DQNConfig
 from .evaluation import EvalResult, evaluate
 from .config import RunSettings
 from .loop import OffPolicyTrainer
+from .on_policy import OnPolicyTrainer
+from .ppo import A2C, PPO, A2CConfig, PPOConfig
 from .replay import Batch, ReplayBuffer
 from .sac import SAC, SACConfig
 from .td3 import DDPG, TD3, DDPGConfig, TD3Config
 
-ALGORITHMS: dict[str, type] = {"dqn": DQN, "sac": SAC, "td3": TD3, "ddpg": DDPG}
+ALGORITHMS: dict[str, type] = {"dqn": DQN, "sac": SAC, "td3": TD3, "ddpg": DDPG, "ppo": PPO, "a2c": A2C}
+ON_POLICY = frozenset({"ppo", "a2c"})
+
+
+def trainer_class(algo: str) -> type:
+    """The trainer that runs ``algo``: :class:`OnPolicyTrainer` for PPO and A2C (rollouts),
+    :class:`OffPolicyTrainer` for the others (a replay memory)."""
+    return OnPolicyTrainer if algo in ON_POLICY else OffPolicyTrainer
+
 
 __all__ = [
+           "A2C",
            "ALGORITHMS",
            "DDPG",
            "DQN",
+           "ON_POLICY",
+           "PPO",
            "SAC",
            "TD3",
+           "A2CConfig",
            "Batch",
            "Callback",
            "DDPGConfig",
@@ -40,6 +58,8 @@ __all__ = [
            "EvalResult",
            "LogMetric",
            "OffPolicyTrainer",
+           "OnPolicyTrainer",
+           "PPOConfig",
            "ReplayBuffer",
            "RunSettings",
            "SACConfig",
@@ -49,4 +69,5 @@ __all__ = [
            "evaluate",
            "load_agent",
            "save_agent",
+           "trainer_class",
 ]

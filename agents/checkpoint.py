@@ -27,9 +27,10 @@ from .normalization import SECTIONS as STATISTICS_SECTIONS
 from .safety import plain_env_id, registered_env_id, shown
 from .spaces import observation_width, space_from_json
 
-# What acting needs: the Q-network (DQN) or the actor (SAC, TD3, DDPG), SAC's temperature and
-# the observation statistics (agents.normalization; present when that normalization is on).
-POLICY_SECTIONS = ("q", "actor", "log_alpha", "obs_rms")
+# What acting needs: the Q-network (DQN) or the actor (SAC, TD3, DDPG; PPO's with its shared
+# trunk and Gaussian log-std), SAC's temperature and the observation statistics
+# (agents.normalization; present when that normalization is on).
+POLICY_SECTIONS = ("q", "actor", "log_alpha", "obs_rms", "trunk", "log_std")
 # Building an agent may allocate at most this, or 256x the file's arrays if that is more: its
 # networks, their targets, gradients, Adam moments and scratch arrays are a small multiple of
 # what a full checkpoint holds; a policy-only file holds one network of the several built

@@ -69,7 +69,8 @@ def make_trainer(algo: str, env: Any, steps: int | None = None, *, seed: int = 0
                  config: Mapping[str, Any] | str | os.PathLike | None = None, tuned: bool = True,
                  run_dir: str | os.PathLike | None = None, callbacks: Sequence[Any] = (), eval_env: Any = None,
                  verbose: bool = True, **settings: Any) -> Any:
-    """The :class:`~agents.loop.OffPolicyTrainer` of a fresh run, not started: what
+    """The trainer (:class:`~agents.loop.OffPolicyTrainer`, or :class:`~agents.on_policy.OnPolicyTrainer`
+    for PPO and A2C) of a fresh run, not started: what
     :func:`train` runs. ``trainer.run()`` trains and returns the summary (steps, episodes,
     wall time, last evaluation); ``trainer.agent`` is the agent. Arguments as :func:`train`'s."""
     from experiments.training import build_trainer
@@ -85,7 +86,8 @@ def train(algo: str, env: Any, steps: int | None = None, *, seed: int = 0,
           env_kwargs: Mapping[str, Any] | None = None, config: Mapping[str, Any] | str | os.PathLike | None = None,
           tuned: bool = True, run_dir: str | os.PathLike | None = None, callbacks: Sequence[Any] = (),
           eval_env: Any = None, verbose: bool = True, **settings: Any) -> Any:
-    """Train ``algo`` (``"dqn"``, ``"sac"``, ``"td3"``, ``"ddpg"``) on ``env`` and return the agent.
+    """Train ``algo`` (``"dqn"``, ``"sac"``, ``"td3"``, ``"ddpg"``, ``"ppo"``, ``"a2c"``) on ``env`` and
+    return the agent.
 
     * ``env``: an id (``"Pendulum-v1"``, ``"mymod:MyEnv-v0"``), a ``gymnasium.Env``, a Gymnasium
       vector env, or a function returning a ``gymnasium.Env``.

@@ -233,11 +233,11 @@ def new_trainer(agent: Any, env: Any, settings: RunSettings, *, callbacks: Seque
     """The trainer of a fresh run on ``env`` (an id, an env, a vector env or a factory); a
     setting the trainer refuses (lanes without ``fork``, ``env_kwargs`` for an env object, an
     evaluation without an env to evaluate on) is a one-line :class:`UsageError`."""
-    from agents.loop import OffPolicyTrainer
+    from agents import trainer_class
 
     try:
-        return OffPolicyTrainer(agent, env, settings, callbacks=callbacks, eval_env=eval_env, log=log,
-                                on_eval=on_eval)
+        return trainer_class(agent.algo)(agent, env, settings, callbacks=callbacks, eval_env=eval_env, log=log,
+                                         on_eval=on_eval)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
 

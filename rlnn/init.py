@@ -12,12 +12,19 @@ name                distribution                                   for
 ``uniform``         U(-1, 1)                    (the naive choice)
 ``normal``          N(0, 1)                     (seed 002's notebook)
 ``zeros``           0                           (biases)
+``orthogonal``      gain · Q, Q from the QR of a normal matrix      PPO, A2C (see below)
 ==================  =============================================  ==========================
 
 Variance ``1/n`` keeps the variance of a unit's pre-activation equal to that of its inputs
 when the activation is near-linear around 0; ReLU zeroes half of its inputs, so He doubles it.
 (Glorot's original ``2/(fan_in + fan_out)`` averages the forward and backward pass; we use the
 forward form that seed 000 describes.) Every initialiser draws from the generator it is given.
+
+``orthogonal`` (Saxe et al. 2014) gives a matrix whose rows or columns are orthonormal, times
+``gain``: every singular value is ``gain``, so a linear layer neither grows nor shrinks any
+direction of its input. Policy-gradient codes (OpenAI Baselines, Stable-Baselines3, CleanRL)
+use it with gain √2 for hidden layers, 0.01 for the policy's output layer (a near-uniform first
+policy) and 1 for the value head; ``functools.partial(orthogonal, gain=g)`` is an initialiser.
 """
 
 from __future__ import annotations
@@ -59,6 +66,20 @@ def normal(shape: tuple[int, ...], rng: np.random.Generator, dtype=np.float32) -
     return rng.standard_normal(shape).astype(dtype)
 
 
+def orthogonal(shape: tuple[int, ...], rng: np.random.Generator, dtype=np.float32, gain: float = 1.0) -> np.ndarray:
+    """``gain · Q`` of ``shape = (n, m, ...)`` read as an ``n × m'`` matrix (``m'`` the product of
+    the other dimensions): ``Q Qᵀ = I`` when ``n <= m'``, ``Qᵀ Q = I`` otherwise. ``Q`` comes from the
+    QR decomposition ``A = Q R`` of a standard normal ``A``, with the sign of each column set by
+    ``diag(R)``, which makes it uniformly (Haar) distributed over such matrices."""
+    rows = shape[0] if shape else 1
+    cols = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    q, r = np.linalg.qr(rng.standard_normal((max(rows, cols), min(rows, cols))))
+    q *= np.where(np.diag(r) < 0, -1.0, 1.0)
+    if rows < cols:
+        q = q.T
+    return (gain * q).reshape(shape).astype(dtype)
+
+
 def zeros(shape: tuple[int, ...], rng: np.random.Generator | None = None, dtype=np.float32) -> np.ndarray:
     return np.zeros(shape, dtype=dtype)
 
@@ -71,6 +92,7 @@ INITIALIZERS: dict[str, InitFn] = {
     "uniform": uniform,
     "normal": normal,
     "zeros": zeros,
+    "orthogonal": orthogonal,
 }
 
 

@@ -83,7 +83,7 @@ def test_an_agent_with_nan_parameters_is_not_written_over_a_good_checkpoint(tmp_
 
 
 @pytest.mark.parametrize("change, words", [
-    (dict(meta=lambda m: _set(m, "algo", "ppo")), "unknown algorithm 'ppo'"),
+    (dict(meta=lambda m: _set(m, "algo", "trpo")), "unknown algorithm 'trpo'"),
     (dict(meta=lambda m: _set(m, "algo", "\x1b[31mevil")), r"unknown algorithm '\\x1b\[31mevil'"),
     (dict(meta=lambda m: _set(m, "algo", ["dqn"])), "unknown algorithm"),
     (dict(arrays=lambda s: {k: v for k, v in s.items() if k != "q/0.weight"}), "missing"),

@@ -70,7 +70,7 @@ ENTRY = "[[entry]]\nalgo = 'dqn'\nenv_id = 'CartPole-v1'\nsteps = 100\n"
     ("title = 'x'\n[[entry]]\nalgo = 'dqn'", r"unknown key\(s\) \['title'\]"),
     ("", "no entries"),
     (ENTRY, "needs 'seeds'"),
-    (ENTRY.replace("dqn", "ppo") + "seeds = 1", "unknown algo 'ppo'"),
+    (ENTRY.replace("dqn", "trpo") + "seeds = 1", "unknown algo 'trpo'"),
     (ENTRY.replace("CartPole", "CartPol") + "seeds = 1", "not registered"),
     (ENTRY.replace("'CartPole", "'os:CartPole") + "seeds = 1", "not a plain Gymnasium"),
     (ENTRY.replace("100", "5e3") + "seeds = 1", "steps must be a positive whole"),
@@ -122,7 +122,7 @@ def test_only_selects_by_algorithm_task_and_seed():
         ("sac", "BipedalWalker-v3", 0), ("td3", "LunarLanderContinuous-v3", 2), ("td3", "Pendulum-v1", 2)]
     assert len(chosen()) == len(runs)
     for bad, message in (("dqn:CartPole-v1:x", "seeds must be like 0-2,4"), ("a:b:c:d", "ALGO"),
-                         ("ppo", "matches no run"), ("dqn:Pendulum-v1", "matches no run")):
+                         ("trpo", "matches no run"), ("dqn:Pendulum-v1", "matches no run")):
         with pytest.raises(SuiteError, match=message):
             select(runs, [bad])
 

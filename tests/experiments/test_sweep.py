@@ -57,7 +57,7 @@ def _spec(**changes):
 # -- no Ray needed ----------------------------------------------------------------------------
 @pytest.mark.parametrize("changes, message", [
     ({"budget": 5}, "unknown key(s) ['budget']"),
-    ({"algo": "ppo"}, "unknown algo 'ppo'"),
+    ({"algo": "trpo"}, "unknown algo 'trpo'"),
     ({"search": {"learning_rate": {"normal": [0, 1]}}}, "search.learning_rate has unknown kind 'normal'"),
     ({"search": {"gamma": {"uniform": [0.99, 0.9]}}}, "search.gamma.uniform must be [low, high]"),
     ({"search": {"learning_rate": {"loguniform": [0, 1e-3]}}}, "needs low > 0"),
