@@ -23,9 +23,10 @@ import rlnn
 from rlnn.module import Module
 from rlnn.optim import Optimizer
 
+from .config import config_from_dict, config_to_dict
 from .normalization import SECTIONS as STATISTICS_SECTIONS
 from .safety import plain_env_id, registered_env_id, shown
-from .spaces import observation_width, space_from_json
+from .spaces import observation_width, space_from_json, space_to_json
 
 # What acting needs: the Q-network (DQN) or the actor (SAC, TD3, DDPG; PPO's with its shared
 # trunk and Gaussian log-std), SAC's temperature and the observation statistics
@@ -104,6 +105,34 @@ def unpack_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], modules: d
             opt.load_state_dict({"t": steps[name], "state": part})
         except ValueError as exc:
             raise ValueError(f"optimizer {name!r}: {exc}") from None
+
+
+def with_agent_state(agent: Any, arrays: dict[str, np.ndarray], meta: dict[str, Any],
+                     **extra: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``arrays``/``meta`` of an agent's networks (:func:`pack_state`) with what every agent saves
+    beside them: the observation statistics, the config, the spaces, the RNG state, the update
+    count and the run length; ``extra`` adds the agent's own entries."""
+    arrays.update(agent.normalization.state_dict())
+    meta.update(config=config_to_dict(agent.config), observation_space=space_to_json(agent.observation_space),
+                action_space=space_to_json(agent.action_space), rng=agent.rng.bit_generator.state,
+                n_updates=agent.n_updates, total_steps=agent._total_steps, **extra)
+    return arrays, meta
+
+
+def restore_agent_state(agent: Any, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """The counterpart of :func:`with_agent_state` (the networks are :func:`unpack_state`'s)."""
+    agent.normalization.load_state_dict(arrays, meta.get("policy_only", False))
+    agent.rng.bit_generator.state = meta["rng"]
+    agent.n_updates = int(meta.get("n_updates", 0))
+    agent.total_steps = meta.get("total_steps")
+
+
+def rebuild_agent(cls: Any, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Any:
+    """A ``cls`` agent built from the spaces and config in ``meta``, then loaded from ``arrays``."""
+    agent = cls(space_from_json(meta["observation_space"]), space_from_json(meta["action_space"]),
+                config_from_dict(cls.Config, meta["config"]))
+    agent.load_state_dict(arrays, meta)
+    return agent
 
 
 def save_agent(agent: Any, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:

@@ -43,12 +43,12 @@ from rlnn.layers import MLP, Linear
 from rlnn.module import Module
 from rlnn.optim import Adam, RMSProp, clip_grad_norm
 
-from .checkpoint import pack_state, unpack_state
-from .config import config_from_dict, config_to_dict
+from .checkpoint import pack_state, rebuild_agent, restore_agent_state, unpack_state, with_agent_state
+from .config import config_from_dict
 from .distributions import Categorical, DiagGaussian, LogStd
 from .normalization import Normalization
 from .run_length import RunLength
-from .spaces import ObservationEncoder, space_from_json, space_to_json
+from .spaces import ObservationEncoder
 
 RMSPROP_ALPHA = 0.99          # SB3's A2C (PyTorch's RMSprop with alpha=0.99)
 
@@ -365,26 +365,16 @@ class PPO:
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, meta = pack_state(self._modules(), {"policy": self.optimizer})
-        arrays.update(self.normalization.state_dict())
-        meta.update(config=config_to_dict(self.config), observation_space=space_to_json(self.observation_space),
-                    action_space=space_to_json(self.action_space), rng=self.rng.bit_generator.state,
-                    n_updates=self.n_updates, total_steps=self._total_steps, learning_rate=self.optimizer.lr)
-        return arrays, meta
+        return with_agent_state(self, arrays, meta, learning_rate=self.optimizer.lr)
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         unpack_state(arrays, meta, self._modules(), {"policy": self.optimizer})
-        self.normalization.load_state_dict(arrays, meta.get("policy_only", False))
-        self.rng.bit_generator.state = meta["rng"]
-        self.n_updates = int(meta.get("n_updates", 0))
-        self.total_steps = meta.get("total_steps")
+        restore_agent_state(self, arrays, meta)
         self.optimizer.lr = float(meta.get("learning_rate", self.config.learning_rate))
 
     @classmethod
     def from_state_dict(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> PPO:
-        agent = cls(space_from_json(meta["observation_space"]), space_from_json(meta["action_space"]),
-                    config_from_dict(cls.Config, meta["config"]))
-        agent.load_state_dict(arrays, meta)
-        return agent
+        return rebuild_agent(cls, arrays, meta)
 
 
 class A2C(PPO):

@@ -45,13 +45,13 @@ from rlnn.module import Module, Parameter
 from rlnn.optim import Adam, Optimizer
 
 from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp
-from .checkpoint import pack_state, unpack_state
-from .config import OffPolicyConfig, config_from_dict, config_to_dict
+from .checkpoint import pack_state, rebuild_agent, restore_agent_state, unpack_state, with_agent_state
+from .config import OffPolicyConfig, config_from_dict
 from .normalization import Normalization
 from .parallel import SERIAL, Reducer
 from .replay import Batch
 from .run_length import RunLength
-from .spaces import ObservationEncoder, space_from_json, space_to_json
+from .spaces import ObservationEncoder
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -335,25 +335,14 @@ class SAC:
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, meta = pack_state(self._modules(), self._optimizers())
         arrays["log_alpha"] = self.log_alpha.value.copy()
-        arrays.update(self.normalization.state_dict())
-        meta["learning_rate"] = self.actor_optimizer.lr
-        meta.update(config=config_to_dict(self.config), observation_space=space_to_json(self.observation_space),
-                    action_space=space_to_json(self.action_space), rng=self.rng.bit_generator.state,
-                    n_updates=self.n_updates, total_steps=self._total_steps)
-        return arrays, meta
+        return with_agent_state(self, arrays, meta, learning_rate=self.actor_optimizer.lr)
 
     def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         unpack_state(arrays, meta, self._modules(), self._optimizers())
         self.log_alpha.value = np.asarray(arrays["log_alpha"], dtype=np.float64).reshape(1)
-        self.normalization.load_state_dict(arrays, meta.get("policy_only", False))
-        self.rng.bit_generator.state = meta["rng"]
-        self.n_updates = int(meta.get("n_updates", 0))
-        self.total_steps = meta.get("total_steps")
+        restore_agent_state(self, arrays, meta)
         self.set_learning_rate(float(meta.get("learning_rate", self.config.learning_rate)))
 
     @classmethod
     def from_state_dict(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> SAC:
-        agent = cls(space_from_json(meta["observation_space"]), space_from_json(meta["action_space"]),
-                    config_from_dict(cls.Config, meta["config"]))
-        agent.load_state_dict(arrays, meta)
-        return agent
+        return rebuild_agent(cls, arrays, meta)
