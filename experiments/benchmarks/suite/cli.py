@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m experiments.benchmarks.suite",
                      description="Run a benchmark suite (rlnn and/or Stable-Baselines3), resumable, and report it.")
     parser.add_argument("suite", nargs="?", default="classic",
-                        help="a shipped suite (classic, mujoco) or a suite TOML file (default: classic)")
+                        help="a shipped suite (classic, mujoco, ppo) or a suite TOML file (default: classic)")
     parser.add_argument("--only", action="append", default=[], metavar="ALGO[:TASK[:SEEDS]]",
                         help="run only matching runs (repeatable): shell-style patterns, e.g. dqn, "
                              "sac:Pendulum-v1, ':*Lunar*:0-1'")
