@@ -69,5 +69,6 @@ def read_resumable_run(cls: Any, run_dir: str | Path, progress: bool, log: Calla
     if total_steps is not None and total_steps != info.get("total_steps"):
         trainer._write_run_info()      # run.json says how far the run now goes
     folder.truncate_metrics(trainer.step)
+    folder.truncate_evals(trainer.step)
     return trainer
 

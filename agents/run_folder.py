@@ -1,5 +1,6 @@
 """A run folder on disk: ``run.json`` (what was run), ``metrics.csv`` (one row per episode and
-per evaluation), checkpoints, and the lock that keeps two runs out of one folder.
+per evaluation), ``evals.jsonl`` (every evaluation in full: each episode's return, length and
+final info, and how long it took), checkpoints, and the lock that keeps two runs out of one folder.
 
 Nothing here is lost or mixed by an interruption:
 
@@ -9,8 +10,8 @@ Nothing here is lost or mixed by an interruption:
 * ``run.json`` is written atomically (a temporary file, then a rename); checkpoints are too
   (:func:`rlnn.save_arrays`), and temporary files left by a write that was killed are removed
   when a run takes the folder;
-* a row of ``metrics.csv`` is one ``write`` call; on resuming, rows after the checkpoint and a
-  partial last row (a full disk, a kill mid-write) are dropped.
+* a row of ``metrics.csv`` (a line of ``evals.jsonl``) is one ``write`` call; on resuming, rows
+  after the checkpoint and a partial last row (a full disk, a kill mid-write) are dropped.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-RUN_FILES = ("run.json", "metrics.csv", "checkpoints", "final.npz", "best.npz", "policy.npz", "curve.png",
+RUN_FILES = ("run.json", "metrics.csv", "evals.jsonl", "checkpoints", "final.npz", "best.npz", "policy.npz", "curve.png",
              "episode.gif", "tensorboard")
 
 
@@ -43,6 +44,10 @@ class RunFolder:
     @property
     def metrics_path(self) -> Path:
         return self.path / "metrics.csv"
+
+    @property
+    def evals_path(self) -> Path:
+        return self.path / "evals.jsonl"
 
     @property
     def resume_path(self) -> Path:
@@ -146,6 +151,32 @@ class RunFolder:
         writer.writeheader()
         writer.writerows(rows)
         write_atomic(self.metrics_path, text.getvalue())
+
+    # -- evals.jsonl -----------------------------------------------------------------------
+    def append_eval(self, record: dict[str, Any]) -> None:
+        """One evaluation (a JSON object with its ``step``), as one line written in one call."""
+        with self.evals_path.open("a") as f:
+            f.write(json.dumps(record, allow_nan=True) + "\n")
+
+    def read_evals(self) -> list[dict[str, Any]]:
+        """The complete evaluation records, in order (a partial last line is skipped)."""
+        if not self.evals_path.exists():
+            return []
+        records = []
+        for line in self.evals_path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("step"), int):
+                records.append(record)
+        return records
+
+    def truncate_evals(self, step: int) -> None:
+        """Keep the evaluations made up to ``step``, as :meth:`truncate_metrics` does."""
+        if self.evals_path.exists():
+            kept = [r for r in self.read_evals() if r["step"] <= step]
+            write_atomic(self.evals_path, "".join(json.dumps(r, allow_nan=True) + "\n" for r in kept))
 
 
 def _complete(row: dict[str, Any], header: list[str] | None) -> bool:

@@ -263,8 +263,12 @@ class Trainer:
 
     def _evaluate(self, elapsed: float) -> EvalResult:
         env = self.source.eval_env()
+        t_eval = time.perf_counter()
         result = evaluate(lambda o: self.agent.act(o, deterministic=True), env, self.eval_episodes)
         self.last_eval = result
+        if self.folder is not None:   # "time": the run's wall time when the evaluation began
+            self.folder.append_eval({"step": self.step, "time": self.wall_time + elapsed, "unix_time": time.time(),
+                                     "eval_seconds": time.perf_counter() - t_eval, **result.to_json()})
         self._write_metrics({"kind": "eval", "step": self.step, "episode": self.episode,
                              "time": self.wall_time + elapsed,
                              "eval_mean_return": result.mean_return, "eval_std_return": result.std_return,

@@ -79,7 +79,8 @@ def _layers(args: argparse.Namespace) -> list[Any]:
         layers.append(Layer.from_env_kwargs(args.env_kwargs))
     if args.set:
         layers.append(Layer.from_sets(args.set))
-    for flag, key in (("--steps", "steps"), ("--eval-freq", "eval_freq"), ("--checkpoint-freq", "checkpoint_freq")):
+    for flag, key in (("--steps", "steps"), ("--eval-freq", "eval_freq"), ("--eval-episodes", "eval_episodes"),
+                      ("--checkpoint-freq", "checkpoint_freq")):
         value = getattr(args, key)
         if value is not None:
             layers.append(Layer(flag, run={"total_steps" if key == "steps" else key: value}))
@@ -115,6 +116,7 @@ def _resume(args: argparse.Namespace) -> int:
     fixed = [flag for flag, value in (("--config", args.config), ("--env-kwargs", args.env_kwargs),
                                       ("--set", args.set), ("--no-tuned", args.no_tuned),
                                       ("--overwrite", args.overwrite), ("--eval-freq", args.eval_freq),
+                                      ("--eval-episodes", args.eval_episodes),
                                       ("--checkpoint-freq", args.checkpoint_freq), ("--tensorboard", args.tensorboard),
                                       ("--blas-threads", args.blas_threads), ("--lanes", args.lanes)) if value]
     if fixed:
@@ -339,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true",
                        help="start afresh in an --out folder that is not empty (the old run's files are removed)")
     train.add_argument("--eval-freq", type=NON_NEGATIVE, metavar="N", help="env steps between evaluations (0: none)")
+    train.add_argument("--eval-episodes", type=POSITIVE, metavar="N",
+                       help="episodes per evaluation (default: the config's, else 10)")
     train.add_argument("--checkpoint-freq", type=NON_NEGATIVE, metavar="N",
                        help="env steps between checkpoints (0: none)")
     train.add_argument("--resume", metavar="DIR", help="continue an interrupted run (of an env registered by a "

@@ -90,6 +90,27 @@ def test_resume_repairs_a_partial_last_row_and_drops_rows_past_the_checkpoint(tm
     assert_same(parameters(tmp_path / "run"), parameters(tmp_path / "whole"))
 
 
+def test_every_evaluation_is_recorded_in_full_and_resume_keeps_the_record_exact(tmp_path):
+    t = trainer(tmp_path / "run", eval_freq=200, eval_episodes=3)
+    t.run(stop_at=350)
+    t.save_checkpoints(periodic=False)          # the resume point at 350, after the evaluation at 200 ...
+    t.run(stop_at=420)                          # ... then the one at 400, and a line cut by a kill
+    with (tmp_path / "run" / "evals.jsonl").open("a") as f:
+        f.write('{"step": 6')
+    OffPolicyTrainer.resume(tmp_path / "run", progress=False).run()
+    trainer(tmp_path / "whole", eval_freq=200, eval_episodes=3).run()
+    records = RunFolder(tmp_path / "run").read_evals()
+    whole = RunFolder(tmp_path / "whole").read_evals()
+    assert [r["step"] for r in records] == [r["step"] for r in whole] == [200, 400, 600]
+    for mine, theirs in zip(records, whole):
+        assert mine["returns"] == theirs["returns"] and len(mine["returns"]) == 3
+        assert mine["mean_return"] == pytest.approx(np.mean(mine["returns"]))
+        assert mine["eval_seconds"] > 0 and mine["time"] >= 0
+    rows = [line.split(",") for line in (tmp_path / "whole" / "metrics.csv").read_text().splitlines()
+            if line.startswith("eval,")]
+    assert [float(r[7]) for r in rows] == pytest.approx([r["mean_return"] for r in whole], rel=1e-5)
+
+
 @pytest.mark.parametrize(("damage", "message"), [
     (lambda d: None, "no run folder at"),
     (lambda d: d.mkdir(), "has no run.json"),
