@@ -110,9 +110,13 @@ def unpack_state(arrays: dict[str, np.ndarray], meta: dict[str, Any], modules: d
 def with_agent_state(agent: Any, arrays: dict[str, np.ndarray], meta: dict[str, Any],
                      **extra: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """``arrays``/``meta`` of an agent's networks (:func:`pack_state`) with what every agent saves
-    beside them: the observation statistics, the config, the spaces, the RNG state, the update
-    count and the run length; ``extra`` adds the agent's own entries."""
+    beside them: the observation statistics, the colored exploration noise's chunks (if any), the
+    config, the spaces, the RNG state, the update count and the run length; ``extra`` adds the
+    agent's own entries."""
     arrays.update(agent.normalization.state_dict())
+    noise = getattr(agent, "exploration_noise", None)      # SAC's and TD3's colored noise (agents.noise)
+    if noise is not None:
+        arrays.update(noise.state_dict())
     meta.update(config=config_to_dict(agent.config), observation_space=space_to_json(agent.observation_space),
                 action_space=space_to_json(agent.action_space), rng=agent.rng.bit_generator.state,
                 n_updates=agent.n_updates, total_steps=agent._total_steps, **extra)
@@ -122,6 +126,8 @@ def with_agent_state(agent: Any, arrays: dict[str, np.ndarray], meta: dict[str, 
 def restore_agent_state(agent: Any, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """The counterpart of :func:`with_agent_state` (the networks are :func:`unpack_state`'s)."""
     agent.normalization.load_state_dict(arrays, meta.get("policy_only", False))
+    if getattr(agent, "exploration_noise", None) is not None:
+        agent.exploration_noise.load_state_dict(arrays)
     agent.rng.bit_generator.state = meta["rng"]
     agent.n_updates = int(meta.get("n_updates", 0))
     agent.total_steps = meta.get("total_steps")

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from .noise import NOISE_TYPES
+
 T = TypeVar("T")
 
 
@@ -168,6 +170,44 @@ class OffPolicyConfig:
         if self.learning_rate_schedule == "linear":
             return self.learning_rate * max(0.0, 1.0 - step / total_steps)
         return self.learning_rate
+
+
+@dataclass
+class ContinuousOffPolicyConfig(OffPolicyConfig):
+    """What SAC and TD3/DDPG share beyond :class:`OffPolicyConfig`: the kind of exploration noise
+    (:mod:`agents.noise`). ``noise_type`` is rl-baselines3-zoo's key for the exploration noise of
+    the off-policy agents ("normal" there is SB3's ``NormalActionNoise``), and ``noise_beta`` /
+    ``noise_seq_len`` follow the ``beta`` / ``seq_len`` of the paper's ``ColoredActionNoise``, so
+    a zoo or ``pink`` user finds them. For SAC the noise is the ``ε`` of ``a = tanh(μ + σ ε)``
+    while collecting (its updates keep white ``ε``); for TD3 it is the exploration noise, times
+    ``action_noise``."""
+    noise_type: str = "normal"
+    """Exploration noise: "normal" (white, i.i.d. N(0, 1) per step, as before), "pink" (power
+    spectral density ∝ 1/f, β = 1) or "colored" (∝ 1/f^β with β = ``noise_beta``: 0 white, 2 red)."""
+    noise_beta: float | None = None
+    """The exponent β of "colored" noise (needed with it, refused with the others: "pink" is β = 1)."""
+    noise_seq_len: int = 1000
+    """Steps of each pink or colored chunk: set it to the env's time limit (``max_episode_steps``).
+    A sub-env starts a fresh chunk at each episode end or when its chunk runs out."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.noise_type not in NOISE_TYPES:
+            raise ValueError(f"config key 'noise_type' must be one of {list(NOISE_TYPES)}, got {self.noise_type!r}")
+        if self.noise_type == "colored":
+            if self.noise_beta is None:
+                raise ValueError("config key 'noise_beta' is needed with noise_type 'colored' (1 is pink, 2 red), "
+                                 "e.g. --set noise_beta=1.5")
+            if not (math.isfinite(self.noise_beta) and self.noise_beta >= 0):
+                raise ValueError(f"config key 'noise_beta' must be a number >= 0 (0 white, 1 pink, 2 red), "
+                                 f"got {self.noise_beta}")
+        elif self.noise_beta is not None:
+            raise ValueError(f"config key 'noise_beta' applies to noise_type 'colored' only, not "
+                             f"{self.noise_type!r} ('normal' is beta 0, 'pink' beta 1); drop it or set "
+                             f"noise_type=colored")
+        if self.noise_seq_len < 2:
+            raise ValueError(f"config key 'noise_seq_len' must be at least 2 (the env's time limit), "
+                             f"got {self.noise_seq_len}")
 
 
 @dataclass

@@ -292,6 +292,10 @@ class DQN:
         if step % self.config.target_update_interval == 0:
             polyak_update(self.q_target.parameters(), self.q.parameters(), self.config.tau)
 
+    def on_episode_end(self, env: int) -> None:
+        """Called by the training loop when sub-env ``env`` ends an episode: ε-greedy keeps no
+        per-episode state, so nothing to do."""
+
     def parallel_modules(self) -> list[tuple[Module, Optimizer | None]]:
         """The networks a row split shares between processes, with their optimisers."""
         return [(self.q, self.optimizer), (self.q_target, None)]

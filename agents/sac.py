@@ -10,6 +10,9 @@ Policy (tanh-squashed Gaussian, reparameterised with ``ε ~ N(0, I)`` held fixed
     log π(a|s) = Σ_j [ −ε_j²/2 − log σ_j − log(2π)/2 − log(1 − tanh² u_j) ]
     log(1 − tanh² u) = 2 (log 2 − u − softplus(−2u))      (exact, never log 0)
 
+While collecting, ``ε`` may be pink or colored in time instead (``noise_type``, :mod:`agents.noise`);
+the updates' ``ε`` stay white.
+
 The environment receives ``center + scale · a`` (:class:`~agents.actor_critic.ActionScaler`);
 the critics see actions in environment units. The constant ``−Σ log scale_j`` of that change of
 variables is left out of ``log π`` (as in SB3), so the target entropy ``−d`` is in ``[-1, 1]^d`` units.
@@ -46,7 +49,8 @@ from rlnn.optim import Adam, Optimizer
 
 from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp
 from .checkpoint import pack_state, rebuild_agent, restore_agent_state, unpack_state, with_agent_state
-from .config import OffPolicyConfig, config_from_dict
+from .config import ContinuousOffPolicyConfig, config_from_dict
+from .noise import ColoredNoise, exploration_noise
 from .normalization import Normalization
 from .parallel import SERIAL, Reducer
 from .replay import Batch
@@ -58,7 +62,7 @@ HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 @dataclass
-class SACConfig(OffPolicyConfig):
+class SACConfig(ContinuousOffPolicyConfig):
     """SAC hyperparameters (names, meanings and defaults as in Stable-Baselines3)."""
     ent_coef: str | float = "auto"
     """Temperature α: a number (fixed), "auto" (learned, starting at 1) or "auto_<init>" (learned from <init>)."""
@@ -149,6 +153,7 @@ class SAC:
         self.alpha_optimizer = Adam(self.temperature.parameters(), lr=c.learning_rate)
         self.target_entropy = float(-self.act_dim if c.target_entropy is None else c.target_entropy)
         self.normalization = Normalization(self.obs_dim, c)
+        self.exploration_noise = exploration_noise(c, self.act_dim, self.dtype)
         self.n_updates = 0
         self.total_steps = total_steps
 
@@ -209,16 +214,20 @@ class SAC:
         Deterministic means ``tanh(μ)``; otherwise a policy sample. The observation statistics
         are applied, never updated. SB3's name, but SB3's ``predict`` returns ``(action, state)``
         and this the action(s) only. ``act`` is the same method."""
+        return self._actions(obs, deterministic)
+
+    act = predict
+
+    def _actions(self, obs: Any, deterministic: bool, noise: ColoredNoise | None = None) -> np.ndarray:
+        """:meth:`predict`, with the sample's ``ε`` taken from ``noise`` when given (else white)."""
         obs = self.normalization.observations(self.encode(obs))
         batch = obs if obs.ndim == 2 else obs[None]
         if deterministic:
             unit = np.tanh(self.actor.predict(batch)[:, :self.act_dim])
         else:
-            unit = self.policy(batch).action
+            unit = self.policy(batch, None if noise is None else noise.sample(len(batch), self.rng)).action
         actions = np.clip(self.scaler.to_env(unit), self.scaler.low, self.scaler.high).astype(np.float32)
         return actions if obs.ndim == 2 else actions[0]
-
-    act = predict
 
     def encode(self, obs: Any) -> np.ndarray:
         """Raw observation(s) as the flat float32 rows the networks and the replay memory take
@@ -226,14 +235,20 @@ class SAC:
         return self.encoder.encode(obs)
 
     def explore(self, obs: Any, step: int) -> np.ndarray:
-        """Uniform random actions before ``learning_starts``, policy samples afterwards:
+        """Uniform random actions before ``learning_starts``, policy samples afterwards (``ε``
+        pink or colored with ``noise_type``, :mod:`agents.noise`; row ``i`` is sub-env ``i``):
         ``(act_dim,)`` for one observation, ``(n, act_dim)`` for a batch of ``n``. Each
         observation given here is counted once in the normalization statistics (when on)."""
         obs = self.encode(obs)
         self.normalization.observe(obs)
         if step < self.config.learning_starts:
             return self.scaler.uniform(self.rng, None if obs.ndim == 1 else len(obs))
-        return self.act(obs, deterministic=False)
+        return self._actions(obs, False, self.exploration_noise)
+
+    def on_episode_end(self, env: int) -> None:
+        """Sub-env ``env``'s episode ended: its next exploration step starts a fresh noise chunk."""
+        if self.exploration_noise is not None:
+            self.exploration_noise.reset(env)
 
     # -- losses (each fills the gradients it names) ------------------------------------------
     def td_target(self, batch: Batch, alpha: float, eps: np.ndarray | None = None) -> np.ndarray:

@@ -13,7 +13,8 @@ environment), ``n_critics`` critics ``Q_i([s, a])``, target copies of both. One 
 ``dQ_0/da`` comes from the critic's ``backward(…, param_grads=False)``, so the critic's own
 gradients are untouched; ``(1 − μ²)`` is the actor's tanh output layer (``rlnn.Tanh``).
 Exploration adds ``N(0, action_noise²)`` in the ``[-1, 1]`` space (a fraction of the half-range,
-as SB3's ``NormalActionNoise`` on its rescaled actions) and clips to the bounds.
+as SB3's ``NormalActionNoise`` on its rescaled actions) and clips to the bounds; with
+``noise_type`` "pink" or "colored" that noise is correlated in time (:mod:`agents.noise`).
 
 DDPG is this class configured with one critic, no target smoothing and no delay (:class:`DDPG`).
 """
@@ -31,7 +32,8 @@ from rlnn.optim import Adam, Optimizer
 
 from .actor_critic import ActionScaler, Critics, check_continuous_spaces, mlp
 from .checkpoint import pack_state, rebuild_agent, restore_agent_state, unpack_state, with_agent_state
-from .config import OffPolicyConfig, config_from_dict
+from .config import ContinuousOffPolicyConfig, config_from_dict
+from .noise import ColoredNoise, exploration_noise
 from .normalization import Normalization
 from .parallel import SERIAL, Reducer
 from .replay import Batch
@@ -40,7 +42,7 @@ from .spaces import ObservationEncoder
 
 
 @dataclass
-class TD3Config(OffPolicyConfig):
+class TD3Config(ContinuousOffPolicyConfig):
     """TD3 hyperparameters (names, meanings and defaults as in Stable-Baselines3)."""
     learning_rate: float = 1e-3
     """Adam step size for the actor and the critics."""
@@ -113,6 +115,7 @@ class TD3:
                                self.dtype, c.learning_rate)
         self.actor_optimizer = Adam(self.actor.parameters(), lr=c.learning_rate)
         self.normalization = Normalization(self.obs_dim, c)
+        self.exploration_noise = exploration_noise(c, self.act_dim, self.dtype)
         self.n_updates = 0
         self.total_steps = total_steps
         self.last_actor_loss = 0.0
@@ -124,14 +127,20 @@ class TD3:
         ``deterministic=False`` adds the exploration noise. The observation statistics are
         applied, never updated. SB3's name, but SB3's ``predict`` returns ``(action, state)`` and
         this the action(s) only. ``act`` is the same method."""
+        return self._actions(obs, deterministic)
+
+    act = predict
+
+    def _actions(self, obs: Any, deterministic: bool, noise: ColoredNoise | None = None) -> np.ndarray:
+        """:meth:`predict`, with the exploration noise's ``ε`` taken from ``noise`` when given (else white)."""
         obs = self.normalization.observations(self.encode(obs))
         unit = self.actor.predict(obs if obs.ndim == 2 else obs[None])
         if not deterministic and self.config.action_noise > 0:
-            unit = unit + self.config.action_noise * self.rng.standard_normal(unit.shape, dtype=unit.dtype)
+            eps = self.rng.standard_normal(unit.shape, dtype=unit.dtype) if noise is None else \
+                noise.sample(len(unit), self.rng)
+            unit = unit + self.config.action_noise * eps
         actions = np.clip(self.scaler.to_env(unit), self.scaler.low, self.scaler.high).astype(np.float32)
         return actions if obs.ndim == 2 else actions[0]
-
-    act = predict
 
     def encode(self, obs: Any) -> np.ndarray:
         """Raw observation(s) as the flat float32 rows the networks and the replay memory take
@@ -139,14 +148,20 @@ class TD3:
         return self.encoder.encode(obs)
 
     def explore(self, obs: Any, step: int) -> np.ndarray:
-        """Uniform random actions before ``learning_starts``, then ``μ(s)`` plus Gaussian noise:
+        """Uniform random actions before ``learning_starts``, then ``μ(s)`` plus Gaussian noise
+        (pink or colored with ``noise_type``, :mod:`agents.noise`; row ``i`` is sub-env ``i``):
         ``(act_dim,)`` for one observation, ``(n, act_dim)`` for a batch of ``n``. Each
         observation given here is counted once in the normalization statistics (when on)."""
         obs = self.encode(obs)
         self.normalization.observe(obs)
         if step < self.config.learning_starts:
             return self.scaler.uniform(self.rng, None if obs.ndim == 1 else len(obs))
-        return self.act(obs, deterministic=False)
+        return self._actions(obs, False, self.exploration_noise)
+
+    def on_episode_end(self, env: int) -> None:
+        """Sub-env ``env``'s episode ended: its next exploration step starts a fresh noise chunk."""
+        if self.exploration_noise is not None:
+            self.exploration_noise.reset(env)
 
     # -- losses ------------------------------------------------------------------------------
     def td_target(self, batch: Batch, noise: np.ndarray | None = None) -> np.ndarray:

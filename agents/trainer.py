@@ -251,6 +251,7 @@ class Trainer:
                 f"Lower learning_rate (--set learning_rate=...) and start again, or resume from it with --resume")
 
     def _end_episode(self, index: int, episode_return: float, length: int, elapsed: float) -> None:
+        self._agent_episode_end(index)
         self.episode += 1
         self.recent_returns.append(episode_return)
         self._write_metrics({"kind": "episode", "step": self.step, "episode": self.episode,
@@ -260,6 +261,10 @@ class Trainer:
         if self.callbacks.episode_end:
             self.callbacks.on_episode_end(self, {"episode": self.episode, "step": self.step, "return": episode_return,
                                                  "length": length, "env": index})
+
+    def _agent_episode_end(self, index: int) -> None:
+        """Tell the agent that sub-env ``index`` finished an episode (an off-policy agent's
+        exploration noise starts a new sequence there); on-policy rollouts need no word."""
 
     def _evaluate(self, elapsed: float) -> EvalResult:
         env = self.source.eval_env()

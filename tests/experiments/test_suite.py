@@ -58,6 +58,10 @@ def test_the_shipped_suites_hold_the_issue_table():
     mujoco = {(e.algo, e.env_id): (e.steps, len(e.seeds), e.goal.threshold) for e in load_suite("mujoco").entries}
     assert mujoco == {("sac", "Hopper-v5"): (300_000, 3, 2500), ("sac", "HalfCheetah-v5"): (300_000, 3, 5000),
                       ("sac", "Walker2d-v5"): (300_000, 3, 2500), ("td3", "HalfCheetah-v5"): (300_000, 3, 5000)}
+    ppo = {e.env_id: (e.steps, len(e.seeds), e.goal.threshold, e.goal.seeds) for e in load_suite("ppo").entries}
+    assert ppo == {"CartPole-v1": (100_000, 5, 500, 5), "Acrobot-v1": (1_000_000, 5, -80, 4),    # issue 20's table
+                   "LunarLander-v3": (1_000_000, 3, 240, 3), "HalfCheetah-v5": (1_000_000, 3, 3000, 3),
+                   "Hopper-v5": (1_000_000, 3, 2500, 3)}
     short = {e.env_id for e in load_suite("classic").entries if e.sb3}       # SB3 side by side on these only
     assert short == {"CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0"}
 
@@ -96,7 +100,7 @@ def test_a_bad_suite_file_is_one_line_naming_the_problem(tmp_path, capsys, text,
 def test_a_missing_suite_names_the_shipped_ones(capsys):
     assert main(["nosuch", "--dry-run"]) == 2
     assert "suite file not found" in capsys.readouterr().err
-    with pytest.raises(SuiteError, match="shipped suites: classic, mujoco"):
+    with pytest.raises(SuiteError, match="shipped suites: classic, mujoco, ppo"):
         load_suite("nosuch")
 
 
@@ -326,7 +330,7 @@ def test_an_sb3_run_writes_rlnn_shaped_metrics_and_the_same_evaluation(tmp_path,
 
 @pytest.mark.skipif(not HAS_SB3, reason="needs the 'bench' extra")
 def test_sb3_takes_what_it_can_of_rlnns_hyperparameters_and_says_what_not():
-    from experiments.benchmarks.compare_sb3 import sb3_arguments
+    from experiments.benchmarks.sb3_mapping import sb3_arguments
 
     kwargs, unused = sb3_arguments("dqn", {"learning_rate": 1e-3, "learning_rate_schedule": "linear", "n_step": 3,
                                            "double_q": True, "net_arch": [64], "activation": "tanh"}, 0)
@@ -346,4 +350,4 @@ def test_sb3_missing_is_one_line_naming_the_extra(tmp_path, capsys, monkeypatch)
     monkeypatch.setattr(cli, "sb3_installed", lambda: False)
     assert main(["classic", "--lib", "both", "--dry-run", "--out", str(tmp_path)]) == 2
     assert "pip install -e '.[bench]'" in capsys.readouterr().err
-    assert suite_spec.shipped() == ["classic", "mujoco"]
+    assert suite_spec.shipped() == ["classic", "mujoco", "ppo"]
