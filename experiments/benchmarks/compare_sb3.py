@@ -2,13 +2,22 @@
 
     pip install -e '.[bench]'
     python -m experiments.benchmarks.compare_sb3 --seeds 3 --md results.md --json results.json
+    python -m experiments.benchmarks.compare_sb3 --tasks ppo-cartpole --seeds 3     # PPO (see below)
 
 Tasks, with rl-baselines3-zoo's hyperparameters on both sides: DQN CartPole-v1 50k steps,
-SAC Pendulum-v1 20k, TD3 Pendulum-v1 20k. Every run is a fresh subprocess (so thread settings
-and imports start clean); the two libraries alternate run by run (rlnn first for even seeds,
-SB3 first for odd ones) so background load hits both alike. Each run reports its wall time,
-env steps per second, number of gradient updates and the mean return of 20 deterministic
-evaluation episodes (the same seeds for both libraries).
+SAC Pendulum-v1 20k, TD3 Pendulum-v1 20k (the default ``--tasks``); and, named with ``--tasks``,
+PPO CartPole-v1 100k (``ppo-cartpole``), PPO LunarLander-v3 1M (``ppo-lunarlander``) and A2C
+CartPole-v1 100k (``a2c-cartpole``), with the shipped tuned configs
+(``experiments/configs/ppo/``, ``a2c/``) mapped onto SB3's PPO and A2C by
+:mod:`experiments.benchmarks.sb3_mapping` (``n_envs`` envs in the same kind of vector env,
+schedules, networks, normalization as ``VecNormalize``). An on-policy budget is rounded up to
+whole rollouts, since SB3 always finishes the rollout it is in: both libraries then collect the
+same transitions and make the same number of minibatch steps (``--steps N`` sets every run's
+budget instead, for smoke tests). Every run is a fresh subprocess (so thread settings and
+imports start clean); the two libraries alternate run by run (rlnn first for even seeds, SB3
+first for odd ones) so background load hits both alike. Each run reports its wall time, env
+steps per second, number of gradient updates (PPO: minibatch steps) and the mean return of 20
+deterministic evaluation episodes (the same seeds for both libraries).
 
 Settings: "default" is what a user gets without flags (rlnn: ``lanes`` and ``blas_threads``
 "auto"; PyTorch: its own thread count, one per core), in the process environment as it is.
@@ -19,7 +28,9 @@ calibration run per library, task and fixed setting picks each library's best; b
 then run at their default and at their best (once, where the two are the same setting).
 Calibration compares steady-state seconds per update: the clock starts once the first quarter
 of the run's updates is done, so one-time costs (first-touch allocation, forking a worker),
-which a full run spreads over 5-50 times more updates, do not decide the pick.
+which a full run spreads over 5-50 times more updates, do not decide the pick. PPO and A2C
+update in one process (no lanes: their settings are thread counts), and their calibration
+runs last at least 4 rollouts. A library with one setting to try is not calibrated.
 
 ``--under-load`` measures instead what the settings cost while another program keeps a core
 busy: the benchmark starts one busy process of its own (a Python spin loop, not pinned) for
@@ -41,7 +52,6 @@ process, right before and right after every run, and the run's floor uses the hi
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import statistics
@@ -50,60 +60,27 @@ from pathlib import Path
 from typing import Any
 
 from experiments.benchmarks.processes import last_line, run_python, thread_env
+from experiments.benchmarks.sb3_mapping import sb3_gradient_steps, sb3_policy, sb3_setup
+from experiments.benchmarks.tasks import (
+    DEFAULT_TASKS,
+    TASKS,
+    budget,
+    first_update_step,
+    flops_per_update,
+    on_policy,
+    zoo_hyperparameters,
+)
 
-TASKS: dict[str, dict[str, Any]] = {
-    "dqn-cartpole": {"algo": "dqn", "env_id": "CartPole-v1", "steps": 50_000,
-                     # SB3's DQN has no Double-DQN: turn ours off so both do the same work.
-                     "rlnn_overrides": {"double_q": False}},
-    "sac-pendulum": {"algo": "sac", "env_id": "Pendulum-v1", "steps": 20_000, "rlnn_overrides": {}},
-    "td3-pendulum": {"algo": "td3", "env_id": "Pendulum-v1", "steps": 20_000, "rlnn_overrides": {}},
-}
 EVAL_EPISODES = 20
 CALIBRATION_WARM_UP = 0.25   # share of a calibration run's updates done before its clock starts
+CALIBRATION_ROLLOUTS = 4     # an on-policy calibration run's least length: the clock starts after the first
 
 
-def zoo_hyperparameters(task: str) -> dict[str, Any]:
-    from experiments.configs import tuned_config
-    spec = TASKS[task]
-    return dict(tuned_config(spec["algo"], spec["env_id"])["hyperparameters"])
-
-
-# -- FLOPs the updates must do ------------------------------------------------------------------
-
-def _layers(sizes: list[int]) -> list[tuple[int, int]]:
-    return list(itertools.pairwise(sizes))
-
-
-def mlp_forward_flops(batch: int, sizes: list[int]) -> int:
-    return sum(2 * batch * i * o for i, o in _layers(sizes))
-
-
-def mlp_backward_flops(batch: int, sizes: list[int], weights: bool = True, first_input: bool = False) -> int:
-    """dW for every layer (if ``weights``) plus dX for every layer but the first (unless asked)."""
-    layers = _layers(sizes)
-    flops = sum(2 * batch * i * o for i, o in layers) if weights else 0
-    flops += sum(2 * batch * i * o for i, o in layers[1:])
-    if first_input:
-        flops += 2 * batch * layers[0][0] * layers[0][1]
-    return flops
-
-
-def flops_per_update(task: str, obs_dim: int, act_dim: int, hp: dict[str, Any]) -> float:
-    b, arch = hp["batch_size"], hp["net_arch"]
-    algo = TASKS[task]["algo"]
-    if algo == "dqn":   # target forward on s', online forward on s, backward
-        q = [obs_dim, *arch, act_dim]
-        return mlp_forward_flops(b, q) * 2 + mlp_backward_flops(b, q)
-    actor = [obs_dim, *arch, act_dim * (2 if algo == "sac" else 1)]
-    critic = [obs_dim + act_dim, *arch, 1]
-    critic_step = (mlp_forward_flops(b, actor) + 2 * mlp_forward_flops(b, critic)      # target on s'
-                   + 2 * (mlp_forward_flops(b, critic) + mlp_backward_flops(b, critic)))  # twin critics
-    actor_step = (mlp_forward_flops(b, actor) + mlp_backward_flops(b, actor)
-                  + (2 if algo == "sac" else 1) * (mlp_forward_flops(b, critic)
-                                                   + mlp_backward_flops(b, critic, weights=False, first_input=True)))
-    if algo == "td3":
-        actor_step /= hp.get("policy_delay", 2)
-    return critic_step + actor_step
+def calibration_budget(task: str, steps: int) -> int:
+    """A calibration run: ``steps`` past the first update (at least 4 rollouts on-policy)."""
+    if on_policy(task):
+        return budget(task, max(steps, CALIBRATION_ROLLOUTS * first_update_step(task)))
+    return steps + first_update_step(task)
 
 
 # -- one run (in a subprocess) ------------------------------------------------------------------
@@ -138,24 +115,35 @@ def run_rlnn(task: str, seed: int, setting: str, steps: int, warm: float = 0.0,
     import gymnasium as gym
 
     import agents
-    from agents.loop import OffPolicyTrainer, RunSettings
+    from agents.callbacks import Callback
+    from agents.config import RunSettings
 
     spec = TASKS[task]
     hp = {**zoo_hyperparameters(task), **spec["rlnn_overrides"], **(overrides or {})}
     env = gym.make(spec["env_id"])
     agent = agents.ALGORITHMS[spec["algo"]](env.observation_space, env.action_space, hp, seed=seed)
     blas, lanes = parse_setting(setting)
-    trainer = OffPolicyTrainer(agent, spec["env_id"], RunSettings(steps, seed, progress=False, blas_threads=blas,
-                                                                  lanes=lanes))
-    steady_from, mark = _steady_from(hp["learning_starts"], steps, warm), {}
-    on_step = agent.on_step
+    steady_from, mark = _steady_from(first_update_step(task), steps, warm), {}
 
-    def marking_on_step(step: int) -> None:     # the trainer calls this after every env step
-        on_step(step)
-        if step == steady_from:
+    def marking(step: int) -> None:
+        if not mark and step >= steady_from:
             mark.update(time=time.perf_counter(), updates=agent.n_updates)
 
-    agent.on_step = marking_on_step
+    class Marker(Callback):     # on-policy: after each loop step (n_envs env steps) and its update
+        def on_step(self, trainer: Any) -> None:
+            marking(trainer.step)
+
+    trainer = agents.trainer_class(spec["algo"])(
+        agent, spec["env_id"], RunSettings(steps, seed, progress=False, blas_threads=blas, lanes=lanes),
+        callbacks=[Marker()] if on_policy(task) else ())
+    if not on_policy(task):
+        on_step = agent.on_step
+
+        def marking_on_step(step: int) -> None:     # the trainer calls this after every env step
+            on_step(step)
+            marking(step)
+
+        agent.on_step = marking_on_step
     start = time.perf_counter()
     trainer.run()
     end = time.perf_counter()
@@ -170,66 +158,6 @@ def _steady(mark: dict[str, float], end: float, updates: int) -> dict[str, float
     return {"steady_s": end - mark["time"], "steady_updates": updates - mark["updates"]}
 
 
-# rlnn's hyperparameters as Stable-Baselines3 takes them. SB3's DDPG is its TD3 with one critic,
-# no policy delay and no target smoothing, which is what rlnn's ddpg keys say.
-SB3_CLASSES = {"dqn": "DQN", "sac": "SAC", "td3": "TD3", "ddpg": "TD3"}
-SB3_SAME_NAME = {
-    "all": ("learning_rate", "buffer_size", "learning_starts", "batch_size", "tau", "gamma", "train_freq",
-            "gradient_steps"),
-    "dqn": ("target_update_interval", "exploration_fraction", "exploration_initial_eps", "exploration_final_eps",
-            "max_grad_norm"),
-    "sac": ("ent_coef", "target_entropy", "target_update_interval", "use_sde", "sde_sample_freq"),
-    "td3": ("policy_delay",),
-}
-SB3_RENAMED = {"all": {"n_step": "n_steps"}, "td3": {"target_noise": "target_policy_noise",
-                                                      "noise_clip": "target_noise_clip"}}
-SB3_POLICY_KEYS = {"all": ("net_arch", "log_std_init"), "sac": ("n_critics",), "td3": ("n_critics",)}
-SB3_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "leaky_relu": "LeakyReLU",
-                   "identity": "Identity", "linear": "Identity"}
-
-
-def sb3_arguments(algo: str, hp: dict[str, Any], n_actions: int) -> tuple[dict[str, Any], list[str]]:
-    """SB3's keyword arguments for ``algo`` with the rlnn hyperparameters ``hp`` (only the keys
-    given: the rest stay at SB3's defaults), and the keys of ``hp`` SB3 has no equivalent for
-    (``double_q``, ``dueling``, normalization, ...), which it then runs without."""
-    import numpy as np
-    import torch
-    from stable_baselines3.common.noise import NormalActionNoise
-    from stable_baselines3.common.utils import LinearSchedule
-
-    kind = "td3" if algo == "ddpg" else algo
-    same = (*SB3_SAME_NAME["all"], *SB3_SAME_NAME.get(kind, ()))
-    renamed = {**SB3_RENAMED["all"], **SB3_RENAMED.get(kind, {})}
-    policy_keys = (*SB3_POLICY_KEYS["all"], *SB3_POLICY_KEYS.get(kind, ()))
-    kwargs: dict[str, Any] = {k: hp[k] for k in same if k in hp}
-    kwargs.update({sb3_key: hp[k] for k, sb3_key in renamed.items() if k in hp})
-    policy = {k: hp[k] for k in policy_keys if k in hp}
-    taken = {*same, *renamed, *policy_keys, "learning_rate_schedule"}
-    if hp.get("activation") in SB3_ACTIVATIONS:
-        policy["activation_fn"] = getattr(torch.nn, SB3_ACTIVATIONS[hp["activation"]])
-        taken.add("activation")
-    if policy:
-        kwargs["policy_kwargs"] = policy
-    if kind == "sac" and "target_entropy" in kwargs and kwargs["target_entropy"] is None:
-        kwargs["target_entropy"] = "auto"       # rlnn's None is SB3's "auto": -act_dim
-    if hp.get("learning_rate_schedule", "constant") == "linear":     # to 0 at the end, as rlnn's
-        kwargs["learning_rate"] = LinearSchedule(hp.get("learning_rate", 3e-4), 0.0, 1.0)
-    if kind == "td3" and "action_noise" in hp:   # both in [-1, 1] units: SB3 adds it to the scaled action
-        kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), hp["action_noise"] * np.ones(n_actions))
-        taken.add("action_noise")
-    return kwargs, sorted(set(hp) - taken)
-
-
-def sb3_model(algo: str, env: Any, hp: dict[str, Any], seed: int) -> tuple[Any, list[str]]:
-    """An SB3 model of ``algo`` on ``env`` with rlnn's hyperparameters ``hp`` (see
-    :func:`sb3_arguments`) on the CPU, and the keys SB3 could not take."""
-    import stable_baselines3 as sb3
-
-    n_actions = env.action_space.shape[0] if getattr(env.action_space, "shape", None) else 0
-    kwargs, unused = sb3_arguments(algo, hp, n_actions)
-    return getattr(sb3, SB3_CLASSES[algo])("MlpPolicy", env, **kwargs, seed=seed, device="cpu"), unused
-
-
 def run_sb3(task: str, seed: int, setting: str, steps: int, warm: float = 0.0,
             overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     import gymnasium as gym
@@ -240,22 +168,21 @@ def run_sb3(task: str, seed: int, setting: str, steps: int, warm: float = 0.0,
         torch.set_num_threads(cores(setting))
     spec = TASKS[task]
     hp = {**zoo_hyperparameters(task), **(overrides or {})}
-    env = gym.make(spec["env_id"])
-    model, _ = sb3_model(spec["algo"], env, hp, seed)
-    steady_from, mark = _steady_from(hp["learning_starts"], steps, warm), {}
+    model, _ = sb3_setup(spec["algo"], lambda: gym.make(spec["env_id"]), hp, seed)
+    steady_from, mark = _steady_from(first_update_step(task), steps, warm), {}
 
     class Marker(BaseCallback):
-        def _on_step(self) -> bool:     # SB3 calls this after every env step
-            if self.num_timesteps == steady_from:
-                mark.update(time=time.perf_counter(), updates=self.model._n_updates)
+        def _on_step(self) -> bool:     # SB3 calls this after every (vector) env step
+            if not mark and self.num_timesteps >= steady_from:
+                mark.update(time=time.perf_counter(), updates=sb3_gradient_steps(self.model))
             return True
 
     start = time.perf_counter()
     model.learn(total_timesteps=steps, callback=Marker() if warm > 0 else None)
     end = time.perf_counter()
-    return {"wall_s": end - start, "updates": int(model._n_updates), **_steady(mark, end, int(model._n_updates)),
-            "resolved": f"{torch.get_num_threads()} torch thread(s)",
-            "policy": lambda o: model.predict(o, deterministic=True)[0]}
+    updates = sb3_gradient_steps(model)
+    return {"wall_s": end - start, "updates": updates, **_steady(mark, end, updates),
+            "resolved": f"{torch.get_num_threads()} torch thread(s)", "policy": sb3_policy(model)}
 
 
 def one_run(lib: str, task: str, seed: int, setting: str, steps: int, warm: float = 0.0,
@@ -266,7 +193,7 @@ def one_run(lib: str, task: str, seed: int, setting: str, steps: int, warm: floa
     from agents.evaluation import evaluate
 
     # numpy's BLAS for both (SB3 uses numpy too); rlnn's trainer sets its own during the run
-    threads = parse_setting(setting)[0]
+    steps, threads = budget(task, steps), parse_setting(setting)[0]
     with blas_threads(None if threads == "auto" else threads):
         result = (run_rlnn if lib == "rlnn" else run_sb3)(task, seed, setting, steps, warm, overrides)
         policy = result.pop("policy")
@@ -305,7 +232,7 @@ def network_benchmark(budget: float) -> tuple[str, dict[str, Any]]:
 def settings_for(lib: str, task: str, thread_options: list[str]) -> list[str]:
     """The fixed settings to calibrate: the given counts, plus for rlnn with 2 among them two
     lanes ("2L": rows split over two processes)."""
-    extra = ["2L"] if lib == "rlnn" and "2" in thread_options else []
+    extra = ["2L"] if lib == "rlnn" and "2" in thread_options and not on_policy(task) else []
     return [*thread_options, *extra]
 
 
@@ -315,6 +242,8 @@ def resolve_default(lib: str, task: str) -> str:
     if lib == "sb3":
         import torch
         return str(torch.get_num_threads())
+    if on_policy(task):
+        return "1"      # one process, one BLAS thread ("auto")
     import gymnasium as gym
 
     import agents
@@ -335,6 +264,8 @@ def calibrate(task: str, lib: str, thread_options: list[str], steps: int, rounds
     setting's steady-state seconds per update (wall time over updates after the first quarter
     of them, env steps included)."""
     per_update: dict[str, float] = {}
+    if len(thread_options) == 1:
+        return thread_options[0], per_update
     for _ in range(rounds):
         for t in thread_options:
             r = spawn(lib, task, 0, t, steps, warm=CALIBRATION_WARM_UP)
@@ -469,10 +400,11 @@ def under_load(rounds: int, tasks: list[str]) -> tuple[list[dict[str, Any]], str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--one", nargs=8, help=argparse.SUPPRESS)
-    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help=f"of {', '.join(TASKS)}")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", default="1,2", help="thread counts to calibrate over (rlnn also tries "
                                                          "lanes, '2L', when 2 is among them)")
+    parser.add_argument("--steps", type=int, help="env steps of every run (default: each task's; for smoke tests)")
     parser.add_argument("--calibration-steps", type=int, default=3000)
     parser.add_argument("--calibration-rounds", type=int, default=2)
     parser.add_argument("--nn-budget", type=float, default=2.0,
@@ -516,8 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     for task in args.tasks.split(","):
         plan = {}
         for lib in ("rlnn", "sb3"):
-            # calibration must reach the updates: run past learning_starts
-            steps = args.calibration_steps + zoo_hyperparameters(task)["learning_starts"]
+            steps = calibration_budget(task, args.calibration_steps)   # it must reach the updates
             best, calibration[f"{task}/{lib}"] = calibrate(task, lib, settings_for(lib, task, thread_options),
                                                            steps, args.calibration_rounds)
             default = resolve_default(lib, task)
@@ -528,9 +459,10 @@ def main(argv: list[str] | None = None) -> int:
             order = ("rlnn", "sb3") if seed % 2 == 0 else ("sb3", "rlnn")
             for lib in order:
                 for setting, roles in plan[lib].items():
-                    threads = cores(setting)
+                    # the floor at the peak of the cores the run uses: rlnn's PPO and A2C default is one
+                    threads = 1 if lib == "rlnn" and setting == "default" and on_policy(task) else cores(setting)
                     before = measure_peak(threads)
-                    row = spawn(lib, task, seed, setting, TASKS[task]["steps"])
+                    row = spawn(lib, task, seed, setting, args.steps or TASKS[task]["steps"])
                     row["roles"] = roles
                     row["peaks_before_after"] = [before, measure_peak(threads)]
                     row["peak_gflops"] = max(row["peaks_before_after"])

@@ -37,6 +37,26 @@ stay in the core's caches. An update cannot do that: every layer has weights and
 its own. So the same products are also timed back to back, each on operands of its own, with no
 Python between them but the loop over the calls, and the bound is printed again with those.
 
+**PPO and A2C** (``--tasks ppo-cartpole,ppo-lunarlander,a2c-cartpole``; the shipped tuned
+configs): the updates run in one process on one BLAS thread, so the bound is one core's.
+
+* update floor: one minibatch step's FLOPs (forward and backward of actor and critic, or of the
+  shared trunk and both heads, at the config's ``batch_size`` and widths:
+  :func:`experiments.benchmarks.tasks.on_policy_flops`) at the 1-thread matmul peak; the
+  same products timed alone and back to back on operands of their own, plus the bias, tanh (or
+  ReLU) and mask passes and one Adam step over all parameters;
+* the whole run's: those times the run's minibatch steps (its budget in whole rollouts, as
+  ``compare_sb3`` runs it);
+* env stepping alone: the run's ``n_envs`` envs in the vector env rlnn steps them in
+  (:func:`agents.collection.make_vector_env`, finished sub-envs reset by mask; one plain env for
+  ``n_envs`` 1) taking ``--env-steps`` random actions drawn beforehand, per transition, times the
+  run's env steps: what no learner on this vector env can beat.
+
+A run needs at least env stepping + the update floor; the policy's forward pass on every vector
+step, the distributions, losses and GAE, and the Python around them come on top. With
+``--wall-seconds TASK=SECONDS`` (a run's wall time, e.g. rlnn's from ``compare_sb3``) the report
+states its distance to that sum, and with ``--sb3-seconds`` the speed-up the sum allows.
+
 With ``--sb3-seconds TASK=SECONDS`` (Stable-Baselines3's wall time from ``compare_sb3``) the DQN
 bound is also printed as the speed-up it allows.
 """
@@ -194,7 +214,7 @@ def env_loop_us(env_id: str, hidden: list[int], steps: int = 20_000) -> float:
 
 
 def dqn_bound(calls: int, sb3_seconds: float | None) -> None:
-    from experiments.benchmarks.compare_sb3 import TASKS, zoo_hyperparameters
+    from experiments.benchmarks.tasks import TASKS, zoo_hyperparameters
 
     hp = zoo_hyperparameters("dqn-cartpole")
     batch, round_steps, total = hp["batch_size"], hp["gradient_steps"], TASKS["dqn-cartpole"]["steps"]
@@ -229,16 +249,23 @@ def _mlp_products(rows: int, sizes: list[int], forward: bool = True, weight_grad
     return out
 
 
+ACTIVATION_GRADS = {"relu": "mask", "tanh": "tanh_grad"}   # the backward pass of each activation timed
+
+
 def _mlp_elementwise(rows: int, sizes: list[int], forward: bool = True, weight_grads: bool = False,
-                     input_grads: int = 0) -> list[tuple[str, int, int]]:
+                     input_grads: int = 0, activation: str = "relu") -> list[tuple[str, int, int]]:
     """``(kind, rows, width)`` of the element-wise work that goes with :func:`_mlp_products`'s
-    products: a bias add per layer and a ReLU per hidden layer going forward; a bias gradient
-    (a sum over rows) per layer with the weight gradients; a ReLU mask (compare, multiply) where
-    an input gradient enters a hidden layer's output."""
+    products: a bias add per layer and an activation (ReLU or tanh) per hidden layer going
+    forward; a bias gradient (a sum over rows) per layer with the weight gradients; the
+    activation's backward (ReLU: compare, multiply; tanh: ``g (1 − y²)``) where an input
+    gradient enters a hidden layer's output."""
+    if activation not in ACTIVATION_GRADS:
+        raise ValueError(f"the bound times {sorted(ACTIVATION_GRADS)} activations, not {activation!r}")
     layers = list(itertools.pairwise(sizes))
-    out = [("bias", rows, o) for _, o in layers] + [("relu", rows, o) for _, o in layers[:-1]] if forward else []
+    out = [("bias", rows, o) for _, o in layers] + [(activation, rows, o) for _, o in layers[:-1]] if forward else []
     out += [("bias_grad", rows, o) for _, o in layers] if weight_grads else []
-    out += [("mask", rows, layers[t][0]) for t in range(len(layers) - input_grads, len(layers)) if t >= 1]
+    out += [(ACTIVATION_GRADS[activation], rows, layers[t][0])
+            for t in range(len(layers) - input_grads, len(layers)) if t >= 1]
     return out
 
 
@@ -272,10 +299,14 @@ def elementwise_us(ops: list[tuple[str, int, int]], calls: int) -> float:
     for kind, rows, width in ops:
         h, g = rng.standard_normal((2, rows, width)).astype(F32)
         b, zeros, mask = np.zeros(width, F32), np.zeros((rows, width), F32), np.empty((rows, width), bool)
+        y, slope, out = np.tanh(h), np.empty_like(h), np.empty_like(g)   # a tanh's output; dL/dx apart from dL/dy
         one = {"bias": lambda h=h, b=b: np.add(h, b, out=h),
                "relu": lambda h=h, z=zeros: np.maximum(h, z, out=h),
+               "tanh": lambda h=h: np.tanh(h, out=h),
                "bias_grad": lambda g=g, b=b: np.sum(g, axis=0, out=b),
-               "mask": lambda h=h, g=g, m=mask: np.multiply(g, np.greater(h, 0, out=m), out=g)}[kind]
+               "mask": lambda h=h, g=g, m=mask: np.multiply(g, np.greater(h, 0, out=m), out=g),
+               "tanh_grad": lambda y=y, g=g, s=slope, o=out: np.multiply(
+                   g, np.subtract(1.0, np.multiply(y, y, out=s), out=s), out=o)}[kind]
         total += _median_us(one, calls)
     return total
 
@@ -326,7 +357,7 @@ def polyak_us(size: int, calls: int) -> float:
 def actor_critic_bound(task: str, calls: int) -> None:
     import gymnasium as gym
 
-    from experiments.benchmarks.compare_sb3 import TASKS, flops_per_update, zoo_hyperparameters
+    from experiments.benchmarks.tasks import TASKS, flops_per_update, zoo_hyperparameters
 
     spec, hp = TASKS[task], zoo_hyperparameters(task)
     env = gym.make(spec["env_id"])
@@ -367,28 +398,173 @@ def actor_critic_bound(task: str, calls: int) -> None:
           f"({(bound - matmul + in_sequence) / bound:.2f}x the bound) before any Python, loss or exchange")
 
 
+# -- PPO and A2C: one minibatch step, the run's updates, the env alone ------------------------------
+
+def on_policy_passes(rows: int, obs: int, out: int, arch: list[int], share_net: bool) -> list[tuple[Any, ...]]:
+    """The MLP passes (``rows, sizes, forward, weight_grads, input_grads``) of one minibatch step:
+    the actor ``[obs, *arch, out]`` and the critic ``[obs, *arch, 1]`` forward and backward, with
+    the input gradients of every layer but the first (nothing needs dL/ds); with ``share_net``
+    the trunk ``[obs, *arch]`` and the two heads, whose input gradients the trunk needs."""
+    if not share_net:
+        return [(rows, [obs, *arch, n], True, True, len(arch)) for n in (out, 1)]
+    return [(rows, [obs, *arch], True, True, len(arch) - 1), *((rows, [arch[-1], n], True, True, 1) for n in (out, 1))]
+
+
+def vector_env_us(env_id: str, n_envs: int, vec_env: str, steps: int, seed: int = 0) -> float:
+    """µs per transition of ``n_envs`` envs of ``env_id`` taking ``steps`` random actions (drawn
+    beforehand) in the vector env rlnn steps them in (:func:`agents.collection.make_vector_env`,
+    sub-envs that finished reset by mask), or in one plain env for ``n_envs`` 1."""
+    import gymnasium as gym
+
+    from agents.collection import make_vector_env
+
+    def make() -> gym.Env:
+        return gym.make(env_id)
+
+    space, vectors = make().action_space, max(steps // n_envs, 1)
+    rng = np.random.default_rng(seed)
+    if hasattr(space, "n"):
+        actions = rng.integers(int(space.n), size=(vectors, n_envs)) + int(space.start)
+    else:
+        actions = rng.uniform(space.low, space.high, size=(vectors, n_envs, *space.shape)).astype(F32)
+    env = make() if n_envs == 1 else make_vector_env(make, n_envs, vec_env)
+    env.reset(seed=seed)
+    start = time.perf_counter()
+    if n_envs == 1:
+        for action in actions[:, 0]:
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                env.reset()
+    else:
+        for action in actions:
+            _, _, terminated, truncated, _ = env.step(action)
+            done = terminated | truncated
+            if done.any():
+                env.reset(options={"reset_mask": done})
+    elapsed = time.perf_counter() - start
+    env.close()
+    return elapsed / (vectors * n_envs) * 1e6
+
+
+def on_policy_bound(task: str, calls: int, env_steps: int) -> dict[str, Any]:
+    """The figures of the PPO / A2C bound of ``task`` (module docstring), on one BLAS thread: per
+    minibatch step in µs, per run in s (``run_*``), env stepping per transition (``env_us``) and
+    per run (``env_s``)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):      # the updates' one process runs one BLAS thread
+        return _on_policy_bound(task, calls, env_steps)
+
+
+def _on_policy_bound(task: str, calls: int, env_steps: int) -> dict[str, Any]:
+    import gymnasium as gym
+
+    from experiments.benchmarks.tasks import (
+        TASKS,
+        agent_config,
+        budget,
+        minibatch_rows,
+        on_policy_flops,
+        on_policy_updates,
+        zoo_hyperparameters,
+    )
+
+    spec = TASKS[task]
+    c = agent_config(spec["algo"], zoo_hyperparameters(task))
+    env = gym.make(spec["env_id"])
+    discrete = hasattr(env.action_space, "n")
+    obs = env.observation_space.shape[0]
+    out = int(env.action_space.n) if discrete else env.action_space.shape[0]
+    rows, arch = minibatch_rows(c), list(c.net_arch)
+    passes = on_policy_passes(rows, obs, out, arch, c.share_net)
+    products = [p for pass_ in passes for p in _mlp_products(*pass_)]
+    ops = [e for pass_ in passes for e in _mlp_elementwise(*pass_, activation=c.activation)]
+    if c.share_net:     # the trunk's last layer has the activation too, and both heads' gradients go back through it
+        ops += [(c.activation, rows, arch[-1]), (ACTIVATION_GRADS[c.activation], rows, arch[-1])]
+    parameters = sum(i * o + o for pass_ in passes for i, o in itertools.pairwise(pass_[1])) + (0 if discrete else out)
+    flops, peak = on_policy_flops(c, obs, out), peak_gflops(1)
+    steps = budget(task, spec["steps"])
+    f: dict[str, Any] = {
+        "task": task, "env_id": spec["env_id"], "n_envs": c.n_envs, "vec_env": c.vec_env, "batch_rows": rows,
+        "net_arch": arch, "share_net": c.share_net, "parameters": parameters, "flops_per_update": flops,
+        "peak_gflops": peak, "floor_us": flops / (peak * 1e3), "products_us": products_us(products, calls),
+        "in_sequence_us": products_in_sequence_us(products, calls), "elementwise_us": elementwise_us(ops, calls),
+        "adam_us": _median_us(ClippedAdam(parameters, np.random.default_rng(4), c.learning_rate), calls),
+        "run_steps": steps, "run_updates": on_policy_updates(c, steps), "env_steps_timed": env_steps,
+        "env_us": vector_env_us(spec["env_id"], c.n_envs, c.vec_env, env_steps)}
+    f["update_bound_us"] = f["products_us"] + f["elementwise_us"] + f["adam_us"]
+    f["update_in_sequence_us"] = f["in_sequence_us"] + f["elementwise_us"] + f["adam_us"]
+    for key in ("floor", "update_bound", "update_in_sequence"):
+        f[f"run_{key.removeprefix('update_')}_s"] = f["run_updates"] * f[f"{key}_us"] * 1e-6
+    f["env_s"] = steps * f["env_us"] * 1e-6
+    f["least_s"] = f["env_s"] + f["run_floor_s"]                 # env stepping + the update floor
+    f["least_in_sequence_s"] = f["env_s"] + f["run_in_sequence_s"]
+    return f
+
+
+def on_policy_report(f: dict[str, Any], wall_s: float | None = None, sb3_s: float | None = None) -> str:
+    """:func:`on_policy_bound`'s figures in words; with a run's wall time ``wall_s``, its distance to
+    env stepping + the update floor; with SB3's ``sb3_s``, the speed-up that sum allows."""
+    net = f"{'shared ' if f['share_net'] else ''}{'-'.join(map(str, f['net_arch']))}"
+    lines = [
+        (f"{f['task']}, one minibatch step of {f['batch_rows']} rows ({net}, {f['parameters']} parameters), µs on one "
+         f"core: matmul floor {f['floor_us']:.1f} ({f['flops_per_update'] / 1e6:.2f} MFLOP at {f['peak_gflops']:.0f} "
+         f"GFLOP/s, 1 thread); products alone {f['products_us']:.1f}, back to back {f['in_sequence_us']:.1f}; "
+         f"+ bias, activation and mask passes {f['elementwise_us']:.1f} + Adam {f['adam_us']:.1f} "
+         f"= {f['update_bound_us']:.1f} ({f['update_in_sequence_us']:.1f} back to back)"),
+        (f"  the run's {f['run_updates']} minibatch steps ({f['run_steps']} env steps): floor {f['run_floor_s']:.2f} s, "
+         f"bound {f['run_bound_s']:.2f} s, back to back {f['run_in_sequence_s']:.2f} s"),
+        (f"  env stepping alone ({f['n_envs']} env(s), {f['vec_env'] if f['n_envs'] > 1 else 'plain'}, "
+         f"{f['env_steps_timed']} random actions): {f['env_us']:.2f} µs per transition, {f['env_s']:.2f} s for the run"),
+        (f"  so a run needs at least {f['least_s']:.2f} s (env + update floor; {f['least_in_sequence_s']:.2f} s with "
+         f"the products back to back and their element-wise passes)")]
+    if wall_s:
+        lines.append(f"  the run's {wall_s:.1f} s is {wall_s / f['least_s']:.2f}x env + update floor "
+                     f"({wall_s / f['least_in_sequence_s']:.2f}x env + back to back); "
+                     f"{wall_s - f['least_s']:.1f} s above it")
+    if sb3_s:
+        lines.append(f"  against Stable-Baselines3's {sb3_s:.1f} s: at most {sb3_s / f['least_s']:.2f}x faster "
+                     f"({sb3_s / f['least_in_sequence_s']:.2f}x back to back); 3x needs {sb3_s / 3:.1f} s")
+    return "\n".join(lines)
+
+
 def peak_gflops(threads: int) -> float:
     from experiments.benchmarks.bench_nn import matmul_peak_gflops
     return matmul_peak_gflops(threads=threads)
 
 
+def _seconds(text: str) -> dict[str, float]:
+    return {k: float(v) for k, v in (item.split("=") for item in text.split(",") if item)}
+
+
 def main(argv: list[str] | None = None) -> None:
+    import json
+    from pathlib import Path
+
     from threadpoolctl import threadpool_limits
 
-    from experiments.benchmarks.compare_sb3 import TASKS
+    from experiments.benchmarks.tasks import DEFAULT_TASKS, TASKS, on_policy
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help=f"of {', '.join(TASKS)}")
     parser.add_argument("--calls", type=int, default=1000, help="calls per timing repeat")
     parser.add_argument("--sb3-seconds", default="", help="TASK=SECONDS[,TASK=SECONDS]: SB3's wall times")
+    parser.add_argument("--wall-seconds", default="", help="TASK=SECONDS[,...]: a PPO/A2C run's wall time (rlnn's)")
+    parser.add_argument("--env-steps", type=int, default=1_000_000, help="PPO/A2C: random actions the env takes")
+    parser.add_argument("--json", help="PPO/A2C: write the figures of each task to this file")
     args = parser.parse_args(argv)
-    sb3 = {k: float(v) for k, v in (item.split("=") for item in args.sb3_seconds.split(",") if item)}
+    sb3, wall, figures = _seconds(args.sb3_seconds), _seconds(args.wall_seconds), {}
     with threadpool_limits(1):
         for task in args.tasks.split(","):
             if task == "dqn-cartpole":
                 dqn_bound(args.calls, sb3.get(task))
+            elif on_policy(task):
+                figures[task] = on_policy_bound(task, args.calls, args.env_steps)
+                print(on_policy_report(figures[task], wall.get(task), sb3.get(task)), flush=True)
             else:
                 actor_critic_bound(task, args.calls)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

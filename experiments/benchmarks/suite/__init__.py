@@ -23,7 +23,7 @@ a goal (a return threshold and the seeds that must reach it).
   holds the run folders, one result JSON per run, logs, ``report.md``, ``report.json``,
   ``curves/`` and ``suite.log`` (layout: :mod:`experiments.benchmarks.suite.state`).
 * ``--lib sb3|both`` trains Stable-Baselines3 too (extra ``bench``), with the same merged
-  hyperparameters (:func:`experiments.benchmarks.compare_sb3.sb3_model`), on the entries that do
+  hyperparameters (:func:`experiments.benchmarks.sb3_mapping.sb3_setup`), on the entries that do
   not say ``sb3 = false`` (the long tasks, compared with published figures instead); with both,
   the libraries alternate which goes first seed by seed, so drift in the machine hits both.
 * ``--no-tuned`` switches the tuned config files off: each library at its own defaults.

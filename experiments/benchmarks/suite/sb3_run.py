@@ -6,12 +6,14 @@ The run is the one ``RUN_DIR/suite_run.json`` describes (written by the suite, a
 :meth:`~experiments.benchmarks.suite.spec.Run.spec`; read as data, its env id checked to be a
 plain registered one). The settings are the ones ``rlnn train`` would merge for the same run
 (the tuned file unless ``tuned`` is false, then the entry's ``config``), handed to SB3 by
-:func:`experiments.benchmarks.compare_sb3.sb3_model`; keys SB3 has no equivalent for are listed
-in the result. PyTorch and BLAS run one thread. While it learns, :func:`eval_log` writes
+:func:`experiments.benchmarks.sb3_mapping.sb3_setup` (the comparison's mapping too: ``n_envs``
+envs, ``VecNormalize`` for PPO and A2C); keys SB3 has no equivalent for are listed in the
+result. PyTorch and BLAS run one thread. While it learns, :func:`eval_log` writes
 ``RUN_DIR/metrics.csv`` in rlnn's shape (a row per episode and per evaluation, the evaluations
 on rlnn's evaluation seeds, every ``eval_freq`` steps), so the suite draws both libraries'
 curves alike. Then the final policy plays 20 deterministic episodes on the evaluation seeds
-through ``model.predict``, and the result is printed as one JSON line.
+through ``model.predict`` (:func:`~experiments.benchmarks.sb3_mapping.sb3_policy`: observations
+normalized as in training), and the result is printed as one JSON line.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def eval_log(run_dir: Path, eval_env: Any, eval_freq: int, episodes: int, start:
 
     from agents.loop import METRIC_COLUMNS
     from agents.run_folder import RunFolder
+    from experiments.benchmarks.sb3_mapping import sb3_policy
 
     folder = RunFolder(run_dir)
 
@@ -50,7 +53,7 @@ def eval_log(run_dir: Path, eval_env: Any, eval_freq: int, episodes: int, start:
                                            "return": float(info["episode"]["r"]), "length": int(info["episode"]["l"]),
                                            "time": now, "steps_per_s": step / max(now, 1e-9)}, list(METRIC_COLUMNS))
             if eval_freq and step % eval_freq == 0:
-                result = evaluate(lambda o: self.model.predict(o, deterministic=True)[0], eval_env, episodes)
+                result = evaluate(sb3_policy(self.model), eval_env, episodes)
                 folder.append_metrics({"kind": "eval", "step": step, "episode": self.episode,
                                        "time": time.perf_counter() - start, "eval_mean_return": result.mean_return,
                                        "eval_std_return": result.std_return}, list(METRIC_COLUMNS))
@@ -64,7 +67,7 @@ def run(spec: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     import stable_baselines3
     import torch
 
-    from experiments.benchmarks.compare_sb3 import sb3_model
+    from experiments.benchmarks.sb3_mapping import sb3_policy, sb3_setup
     from experiments.configs import Layer, merge_config
     from experiments.training import make_env
 
@@ -73,13 +76,14 @@ def run(spec: dict[str, Any], run_dir: Path) -> dict[str, Any]:
                   {"total_steps": spec["steps"], "env_kwargs": spec["env_kwargs"],
                    **({"eval_freq": spec["eval_freq"]} if spec.get("eval_freq") is not None else {})})
     merged = merge_config(spec["algo"], spec["env_id"], [layer], tuned=spec["tuned"])
-    env, eval_env = (make_env(spec["env_id"], **merged.env_kwargs) for _ in range(2))
-    model, unused = sb3_model(spec["algo"], env, merged.hyperparameters, spec["seed"])
+    eval_env = make_env(spec["env_id"], **merged.env_kwargs)
+    model, unused = sb3_setup(spec["algo"], lambda: make_env(spec["env_id"], **merged.env_kwargs),
+                              merged.hyperparameters, spec["seed"])
     start = time.perf_counter()
     model.learn(total_timesteps=spec["steps"],
                 callback=eval_log(run_dir, eval_env, merged.eval_freq, merged.eval_episodes, start))
     wall = time.perf_counter() - start
-    final = evaluate(lambda o: model.predict(o, deterministic=True)[0], eval_env, FINAL_EVAL_EPISODES)
+    final = evaluate(sb3_policy(model), eval_env, FINAL_EVAL_EPISODES)
     return {"wall_time_s": wall, "steps_per_s": spec["steps"] / wall,
             "eval": eval_summary({"seed": EVAL_SEED_OFFSET, **final.to_json()}),
             "config": merged.hyperparameters, "config_sources": merged.sources,
