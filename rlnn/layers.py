@@ -22,7 +22,10 @@ import numpy as np
 from .activations import ACTIVATIONS, Activation, get_activation
 from .init import default_initializer, get_initializer, make_rng
 from .checks import as_batch, as_float_array, check_finite, float_dtype, layer_size
-from .module import Module, Parameter, pack_parameters, register_module
+from .dropout import Dropout
+from .module import Buffer, FeatureLayer, Module, Parameter, pack_parameters, register_module
+from .norm import NORMS, make_norm
+from .optim import hyperparameter
 
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -159,7 +162,9 @@ class Sequential(Module):
                 return layer.in_features, layer.dtype
             if isinstance(layer, Sequential):
                 return layer._input_spec()
-            if not isinstance(layer, Activation):
+            if isinstance(layer, FeatureLayer) and layer.features is not None:
+                return layer.features, layer.dtype
+            if not isinstance(layer, (Activation, FeatureLayer)):
                 break
         return None, None
 
@@ -181,13 +186,19 @@ class Sequential(Module):
             kind = type(layer)
             if kind is Linear:
                 x = layer._forward(layer._accept(x) if self._check_layers else x)
-            elif isinstance(layer, Activation):
+                owned = True
+                continue
+            if isinstance(layer, Activation):
                 x = layer._forward(x, x if owned else None)
+            elif isinstance(layer, FeatureLayer):   # norm, dropout: a new output unless passed through
+                x = layer._forward(layer._accept(x) if self._check_layers else x)
+                owned = layer._fresh
+                continue
             elif isinstance(layer, Sequential):
                 x = layer._forward(layer._accept(x))
             else:
                 x = layer.forward(x)
-            owned = kind is Linear
+            owned = False
         return x
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -203,6 +214,8 @@ class Sequential(Module):
                 x = layer._predict(layer._accept(x))
             elif isinstance(layer, Activation):
                 x = layer._predict(x)
+            elif isinstance(layer, FeatureLayer):
+                x = layer._predict(layer._accept(x) if self._check_layers else x)
             else:
                 x = layer.predict(x)
         return x
@@ -221,12 +234,16 @@ class Sequential(Module):
                 g = layer._local_grad(g, g)
             else:
                 g = _layer_backward(layer, g, param_grads, input_grad or i > 0, accumulate)
-            owned = type(layer) is Linear
+            owned = type(layer) is Linear or (isinstance(layer, FeatureLayer) and layer._fresh)
         return g
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return [(f"{i}.{name}", p) for i, layer in enumerate(self.layers)
                 for name, p in layer.named_parameters()]
+
+    def named_buffers(self) -> list[tuple[str, Buffer]]:
+        return [(f"{i}.{name}", b) for i, layer in enumerate(self.layers)
+                for name, b in layer.named_buffers()]
 
     def zero_grad(self) -> None:
         if self._flat is not None:
@@ -241,11 +258,6 @@ class Sequential(Module):
         flat_value, flat_grad = params[0]._buffer
         start, end = params[0]._offset, params[-1]._offset + params[-1].size
         self._flat = (flat_value[start:end], flat_grad[start:end])
-
-    def replica(self) -> Sequential:
-        twin = super().replica()
-        twin.layers = [layer.replica() for layer in self.layers]
-        return twin
 
     def config(self) -> dict[str, Any]:
         return {"type": "Sequential", "layers": [layer.config() for layer in self.layers]}
@@ -268,7 +280,7 @@ def _layer_backward(layer: Module, grad_out: np.ndarray, param_grads: bool, inpu
     other layer (a user's own module) has its gradients zeroed and then added to, as before."""
     if accumulate or not param_grads:
         return layer.backward(grad_out, param_grads=param_grads, input_grad=input_grad)
-    if isinstance(layer, (Linear, Sequential, Activation)):
+    if isinstance(layer, (Linear, Sequential, Activation, FeatureLayer)):
         return layer.backward(grad_out, param_grads=True, input_grad=input_grad, accumulate=False)
     layer.zero_grad()
     return layer.backward(grad_out, param_grads=True, input_grad=input_grad)
@@ -276,16 +288,33 @@ def _layer_backward(layer: Module, grad_out: np.ndarray, param_grads: bool, inpu
 
 @register_module
 class MLP(Sequential):
-    """A multi-layer perceptron of any depth.
+    """A multi-layer perceptron of any depth, optionally with normalization and dropout.
 
     ``MLP([4, 64, 64, 2])`` is ``Linear(4,64) → act → Linear(64,64) → act → Linear(64,2) → out``
     where ``act`` is ``activation`` and ``out`` is ``output_activation`` (omitted when identity).
     ``init=None`` picks He for ReLU-family activations and Xavier otherwise; biases start at 0.
+
+    ``norm`` (``"batch"``, ``"batch_renorm"``, ``"layer"``; see :mod:`rlnn.norm`) adds a
+    normalization layer, with ``norm_kwargs`` as its options (``momentum``, ``eps``,
+    ``warmup_steps``, ...), at one of two places:
+
+    * ``norm_before="activation"``: after each hidden ``Linear`` (Ioffe & Szegedy's place),
+      ``Linear → norm → act → ... → Linear``;
+    * ``norm_before="linear"``: before every ``Linear``, the input included, ``norm → Linear →
+      act → norm → Linear``: CrossQ's critic and actor (``norm="batch_renorm"``).
+
+    ``dropout=p`` adds :class:`~rlnn.dropout.Dropout` right after each hidden ``Linear``
+    (before its norm, as DroQ places it; with a ReLU-family activation and no norm that equals
+    dropping after the activation). The weights are drawn first, so a seed gives the same
+    initial weights with or without these layers; each dropout layer's seed is drawn from the
+    same generator after them. With the defaults (``norm=None, dropout=0``) the network, its
+    config and its results are exactly those of an MLP without these options.
     """
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu", output_activation: str = "identity",
                  init: str | None = None, rng_or_seed: np.random.Generator | int | None = None,
-                 dtype: Any = np.float32) -> None:
+                 dtype: Any = np.float32, *, norm: str | None = None, norm_before: str = "activation",
+                 norm_kwargs: dict[str, Any] | None = None, dropout: float = 0.0) -> None:
         if isinstance(sizes, (str, bytes, dict)) or not isinstance(sizes, Iterable):
             raise TypeError(f"MLP sizes must be a list of positive integers, got {sizes!r}")
         given = list(sizes)
@@ -297,12 +326,23 @@ class MLP(Sequential):
         for name in (activation, output_activation):
             if not isinstance(name, str) or name not in ACTIVATIONS:  # checked even when unused: a typo never passes
                 raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}")
+        self.norm, self.norm_before, self.norm_kwargs = _norm_options(norm, norm_before, norm_kwargs)
+        self.dropout = hyperparameter(dropout, "MLP dropout", 0.0, 1.0, high_open=True)
         rng = make_rng(rng_or_seed)
         init = init or default_initializer(activation)
+        linears = [Linear(n_in, n_out, init=init, rng_or_seed=rng, dtype=self.dtype) for n_in, n_out in pairwise(sizes)]
+        hidden = len(linears) - 1
+        seeds = iter(rng.integers(0, 2 ** 63, size=hidden).tolist() if self.dropout else [])
         layers: list[Module] = []
-        for i, (n_in, n_out) in enumerate(pairwise(sizes)):
-            layers.append(Linear(n_in, n_out, init=init, rng_or_seed=rng, dtype=self.dtype))
-            if i < len(sizes) - 2:
+        for i, linear in enumerate(linears):
+            if self.norm and self.norm_before == "linear":
+                layers.append(make_norm(self.norm, linear.in_features, self.dtype, self.norm_kwargs))
+            layers.append(linear)
+            if i < hidden:
+                if self.dropout:
+                    layers.append(Dropout(self.dropout, seed=next(seeds)))
+                if self.norm and self.norm_before == "activation":
+                    layers.append(make_norm(self.norm, linear.out_features, self.dtype, self.norm_kwargs))
                 layers.append(get_activation(activation))
         if output_activation not in ("identity", "linear"):
             layers.append(get_activation(output_activation))
@@ -321,11 +361,34 @@ class MLP(Sequential):
         return [layer for layer in self.layers if isinstance(layer, Linear)]
 
     def config(self) -> dict[str, Any]:
-        return {"type": "MLP", "sizes": list(self.sizes), "activation": self.activation,
-                "output_activation": self.output_activation, "dtype": self.dtype.name}
+        config = {"type": "MLP", "sizes": list(self.sizes), "activation": self.activation,
+                  "output_activation": self.output_activation, "dtype": self.dtype.name}
+        if self.norm:      # only what differs from a plain MLP, whose config stays as it always was
+            config.update(norm=self.norm, norm_before=self.norm_before)
+            if self.norm_kwargs:
+                config["norm_kwargs"] = dict(self.norm_kwargs)
+        if self.dropout:
+            config["dropout"] = self.dropout
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> MLP:
         return cls(config["sizes"], activation=config.get("activation", "relu"),
                    output_activation=config.get("output_activation", "identity"),
-                   dtype=config.get("dtype", "float32"), rng_or_seed=0)
+                   dtype=config.get("dtype", "float32"), rng_or_seed=0, norm=config.get("norm"),
+                   norm_before=config.get("norm_before", "activation"), norm_kwargs=config.get("norm_kwargs"),
+                   dropout=config.get("dropout", 0.0))
+
+
+def _norm_options(norm: Any, before: Any, options: Any) -> tuple[str | None, str, dict[str, Any] | None]:
+    """MLP's ``norm``, ``norm_before`` and ``norm_kwargs``, checked (the options by the layer)."""
+    if norm is not None and (not isinstance(norm, str) or norm not in NORMS):
+        raise ValueError(f"unknown MLP norm {norm!r}; choose from {sorted(NORMS)} or None")
+    if before not in ("activation", "linear"):
+        raise ValueError(f"MLP norm_before must be 'activation' or 'linear', got {before!r}")
+    if options is not None and not isinstance(options, dict):
+        raise ValueError(f"MLP norm_kwargs must be a dict of the norm layer's options, got {options!r}")
+    if options and norm is None:
+        raise ValueError(f"MLP norm_kwargs {options!r} given without a norm; pass norm='batch', 'batch_renorm' "
+                         "or 'layer'")
+    return norm, before, (dict(options) if options else None)

@@ -11,6 +11,17 @@ A :class:`Parameter` owns a value array and a gradient array of the same shape. 
 Modules that hold several parameters pack them into one contiguous buffer (see
 :func:`pack_parameters`), so an optimiser, ``zero_grad`` or a Polyak update touches the whole
 network with a handful of numpy calls instead of a Python loop over arrays.
+
+Some layers also keep a :class:`Buffer`: an array that is state but not trained (batch norm's
+running mean and variance and its step count, dropout's generator state). ``state_dict`` and
+``load_state_dict`` carry buffers beside the parameters under the same dotted names, so
+``rlnn.save``/``rlnn.load`` and agent checkpoints restore them exactly; ``parameters()`` never
+lists them, so no optimiser steps them and packing leaves them alone.
+
+Every module has a ``training`` flag, set for it and everything inside it by ``train()`` (the
+default mode) and ``eval()``, both returning the module. Only layers whose output depends on it
+read it (:class:`~rlnn.norm.BatchNorm`, :class:`~rlnn.dropout.Dropout`); ``predict`` always
+behaves as in eval mode and never changes a buffer.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import check_finite
+from .checks import as_batch, as_float_array, check_finite
 
 
 class Parameter:
@@ -101,6 +112,67 @@ def cast_parameter(src: np.ndarray, dtype: np.dtype, what: str) -> np.ndarray:
             check_finite(src, what)
         raise ValueError(f"{what} holds values too large for {np.dtype(dtype).name} "
                          f"(largest magnitude {float(np.abs(src).max()):.3g})")
+    return cast
+
+
+class Buffer:
+    """A non-trainable array a module keeps between calls: running statistics, a step count, a
+    generator's state. It has no gradient and is not in ``parameters()``; ``state_dict`` and
+    ``load_state_dict`` carry it. Its storage never moves: a module updates it in place
+    (``buf.value += ...`` or assigning ``buf.value = new``, which copies in), so a replica
+    shares it as it shares the parameters. ``low`` is the least value a loaded state may hold
+    (0 for a variance or a count)."""
+
+    __slots__ = ("_value", "low")
+
+    def __init__(self, value: np.ndarray, low: float | None = None) -> None:
+        value = np.asarray(value)
+        if value.dtype.kind not in "iuf":
+            raise TypeError(f"Buffer needs a real numeric array, got dtype {value.dtype}")
+        self._value = np.array(value, copy=True)
+        self.low = low
+
+    @property
+    def value(self) -> np.ndarray:
+        return self._value
+
+    @value.setter
+    def value(self, new: np.ndarray) -> None:
+        if new is self._value:    # `buf.value += x` assigns the same array back
+            return
+        new = np.asarray(new)
+        if new.shape != self._value.shape:
+            raise ValueError(f"cannot assign an array of shape {new.shape} to a buffer of shape {self._value.shape}")
+        np.copyto(self._value, new, casting="same_kind")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._value.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._value.dtype
+
+    def __repr__(self) -> str:
+        return f"Buffer(shape={self.shape}, dtype={self.dtype})"
+
+
+def cast_buffer(src: np.ndarray, buffer: Buffer, what: str) -> np.ndarray:
+    """``src`` as a value for ``buffer``, or a ``ValueError`` naming ``what``: a floating-point
+    buffer takes what :func:`cast_parameter` takes; an integer one (a count, a generator's words)
+    only integers within its dtype's range; neither takes a value below ``buffer.low``."""
+    dtype = buffer.dtype
+    if dtype.kind == "f":
+        cast = cast_parameter(src, dtype, what)
+    else:
+        if src.dtype.kind not in "iu":
+            raise ValueError(f"{what} has dtype {src.dtype}; this state holds integers ({dtype.name})")
+        info = np.iinfo(dtype)
+        if src.size and (int(src.min()) < info.min or int(src.max()) > info.max):
+            raise ValueError(f"{what} holds integers outside the range of {dtype.name}")
+        cast = src.astype(dtype)
+    if buffer.low is not None and cast.size and cast.min() < buffer.low:
+        raise ValueError(f"{what} holds {cast.min()}, below its least possible value {buffer.low}")
     return cast
 
 
@@ -229,7 +301,9 @@ def module_from_config(config: dict[str, Any]) -> Module:
 
 
 class Module:
-    """Base class: a differentiable map with named parameters."""
+    """Base class: a differentiable map with named parameters (and buffers, for layers with state)."""
+
+    training = True   # train mode until train(False) / eval(); see train()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
@@ -238,10 +312,11 @@ class Module:
         raise NotImplementedError
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """The output for ``x`` without touching the forward cache (acting, evaluation): a
-        ``backward`` afterwards still differentiates the last ``forward``. Modules whose
-        ``forward`` caches something override this; the default is a ``forward`` on a replica."""
-        return self.replica().forward(x)
+        """The output for ``x`` in eval mode, without touching the forward cache or any buffer
+        (acting, evaluation): a ``backward`` afterwards still differentiates the last
+        ``forward``. Modules whose ``forward`` caches something override this; the default is a
+        ``forward`` on a replica put in eval mode (this module's mode is left as it is)."""
+        return self.replica().eval().forward(x)
 
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
                  input_grad: bool = True, accumulate: bool = True) -> np.ndarray | None:
@@ -253,11 +328,36 @@ class Module:
         and the add)."""
         raise NotImplementedError
 
+    def train(self, mode: bool = True) -> Module:
+        """Put this module and every module inside it in train mode (``mode=False``: eval mode);
+        returns ``self``, so ``net.eval()(x)`` reads as it does in PyTorch.
+
+        In train mode batch norm normalises with the batch's statistics and updates its running
+        ones, and dropout drops units; in eval mode batch norm uses its running statistics and
+        dropout passes its input through. Every other layer ignores the flag."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"train(mode) takes True or False, got {mode!r}; use eval() for eval mode")
+        for module in _submodules(self):
+            module.training = bool(mode)
+        return self
+
+    def eval(self) -> Module:
+        """``train(False)``: running statistics, no dropout, no buffer changes; returns ``self``."""
+        return self.train(False)
+
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return []
 
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self) -> list[tuple[str, Buffer]]:
+        """The module's non-trainable state, named as :meth:`named_parameters` names parameters.
+        A container lists its layers' buffers with the same prefixes as their parameters."""
+        return []
+
+    def buffers(self) -> list[Buffer]:
+        return [b for _, b in self.named_buffers()]
 
     def zero_grad(self) -> None:
         for grad_view, _ in _grad_spans(self.parameters()):
@@ -267,34 +367,36 @@ class Module:
         return sum(p.size for p in self.parameters())
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter value, keyed by dotted name (``"0.weight"``)."""
-        return {name: p.value.copy() for name, p in self.named_parameters()}
+        """Copies of every parameter value and every buffer, keyed by dotted name
+        (``"0.weight"``, ``"1.running_mean"``)."""
+        state = {name: p.value.copy() for name, p in self.named_parameters()}
+        state.update((name, b.value.copy()) for name, b in self.named_buffers())
+        return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Copy values in; every name must be present with the right shape, and no extras.
 
         All or nothing: every entry is checked (shape, a real dtype, finite, representable in the
-        parameter's dtype) before any parameter changes, so a bad file never leaves a half-loaded
-        network."""
+        parameter's dtype; a buffer's integers integral and in range, nothing below its least
+        value) before anything changes, so a bad file never leaves a half-loaded network."""
         if not isinstance(state, Mapping):
             raise TypeError(f"load_state_dict takes a mapping of names to arrays, got {type(state).__name__}")
         named = dict(self.named_parameters())
-        missing = sorted(set(named) - set(state))
-        unexpected = sorted(map(str, set(state) - set(named)))
+        buffers = dict(self.named_buffers())
+        expected = set(named) | set(buffers)
+        missing = sorted(expected - set(state))
+        unexpected = sorted(map(str, set(state) - expected))
         if missing or unexpected:
             raise ValueError(f"state dict does not match the module: missing {missing}, unexpected {unexpected[:10]}"
                              + (f" and {len(unexpected) - 10} more" if len(unexpected) > 10 else ""))
-        values = []
-        for name, p in named.items():
-            try:
-                arr = np.asarray(state[name])
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"state dict entry {name!r} is not an array: {exc}") from None
-            if arr.shape != p.shape:
-                raise ValueError(f"state dict entry {name!r} has shape {arr.shape}, the module expects {p.shape}")
-            values.append(cast_parameter(arr, p.dtype, f"state dict entry {name!r}"))
+        values = [cast_parameter(_entry(state, name, p.shape), p.dtype, f"state dict entry {name!r}")
+                  for name, p in named.items()]
+        buffer_values = [cast_buffer(_entry(state, name, b.shape), b, f"state dict entry {name!r}")
+                         for name, b in buffers.items()]
         for p, value in zip(named.values(), values):
             np.copyto(p.value, value)
+        for b, value in zip(buffers.values(), buffer_values):
+            np.copyto(b.value, value)
 
     def config(self) -> dict[str, Any]:
         """A JSON-able description from which :func:`module_from_config` rebuilds the module."""
@@ -307,19 +409,109 @@ class Module:
 
     def replica(self) -> Module:
         """A module that shares this one's parameters (the same ``value`` and ``grad`` arrays)
-        but keeps its own forward cache, so two forward passes of one network can be in
-        flight at once (e.g. on two threads) and each be back-propagated."""
-        return _copy.copy(self)
+        and buffers but keeps its own forward cache and mode, so two forward passes of one
+        network can be in flight at once (e.g. on two threads) and each be back-propagated.
+        The modules inside (attributes that are modules or lists of modules) are replicated in
+        turn. (Two train-mode passes at once would both update a shared batch norm's running
+        statistics: run those one after the other.)"""
+        twin = _copy.copy(self)
+        made: dict[int, Module] = {}     # a module held under two names stays one module
+
+        def twin_of(child: Module) -> Module:
+            if id(child) not in made:
+                made[id(child)] = child.replica()
+            return made[id(child)]
+
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                setattr(twin, name, twin_of(value))
+            elif isinstance(value, list) and any(isinstance(v, Module) for v in value):
+                setattr(twin, name, [twin_of(v) if isinstance(v, Module) else v for v in value])
+        return twin
 
     def _parameters_moved(self) -> None:
         """Called by :func:`move_parameters` after this module's parameters changed storage;
         a module that keeps views of its packed buffers refreshes them here."""
 
     def copy(self) -> Module:
-        """An independent module of the same architecture and weights (gradients zeroed)."""
+        """An independent module of the same architecture, weights, buffers and mode (gradients
+        zeroed)."""
         clone = module_from_config(self.config())
         clone.load_state_dict(self.state_dict())
+        for mine, theirs in zip(_submodules(self), _submodules(clone)):
+            theirs.training = mine.training
         return clone
+
+
+def _entry(state: Mapping[str, Any], name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``state[name]`` as an array of ``shape``, or a ``ValueError`` naming the entry."""
+    try:
+        arr = np.asarray(state[name])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"state dict entry {name!r} is not an array: {exc}") from None
+    if arr.shape != shape:
+        raise ValueError(f"state dict entry {name!r} has shape {arr.shape}, the module expects {shape}")
+    return arr
+
+
+class FeatureLayer(Module):
+    """Base of the layers that map a batch ``(N, F)`` to ``(N, F)`` of the same dtype:
+    :class:`~rlnn.norm.BatchNorm`, :class:`~rlnn.norm.LayerNorm`, :class:`~rlnn.dropout.Dropout`.
+
+    A subclass writes ``_forward(x)`` and ``_predict(x)`` for an input already checked, and
+    ``backward``. ``forward``/``predict`` check their input as entry points (shape, dtype,
+    finite: :func:`~rlnn.checks.as_batch`); inside a :class:`~rlnn.layers.Sequential` the
+    layer runs on what the layer before produced, as a ``Linear`` does.
+    """
+
+    features: int | None = None      # the width F; None: any (Dropout)
+    dtype: np.dtype | None = None    # None: the input's
+    _fresh = True                    # forward's output and backward's input gradient are new arrays
+
+    def _name(self) -> str:
+        return f"{type(self).__name__}({self.features if self.features is not None else ''})"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self._forward(as_batch(x, self.features, self.dtype, self))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The eval-mode output, with nothing cached and no buffer changed."""
+        return self._predict(as_batch(x, self.features, self.dtype, self))
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _accept(self, x: np.ndarray) -> np.ndarray:
+        """The output of the layer before, as this layer's input: shape and dtype checked, not
+        the values (see :meth:`rlnn.layers.Linear._accept`)."""
+        if self.features is not None and (x.ndim != 2 or x.shape[1] != self.features):
+            raise ValueError(f"{self._name()} inside a Sequential expects its input of shape "
+                             f"(batch, {self.features}), got {x.shape} from the layer before")
+        if self.dtype is not None and x.dtype != self.dtype:
+            x = as_float_array(x, self.dtype, f"{self._name()} input")
+        return x
+
+    def _grad_in(self, grad_out: np.ndarray, rows: int) -> np.ndarray:
+        """``backward``'s ``grad_out`` checked against the last forward's output shape."""
+        if type(grad_out) is not np.ndarray:
+            grad_out = as_float_array(grad_out, self.dtype or np.float64, f"{self._name()}.backward gradient")
+        if grad_out.ndim != 2 or grad_out.shape[0] != rows or (self.features is not None
+                                                                and grad_out.shape[1] != self.features):
+            raise ValueError(f"{self._name()}.backward expects a gradient of shape "
+                             f"({rows}, {self.features if self.features is not None else 'F'}), got {grad_out.shape}")
+        return grad_out
+
+
+def add_or_write(grad: np.ndarray, value: np.ndarray, accumulate: bool) -> None:
+    """``grad += value`` (``accumulate``) or ``grad[...] = value``: how ``backward`` stores a
+    parameter gradient."""
+    if accumulate:
+        grad += value
+    else:
+        np.copyto(grad, value)
 
 
 def _grad_spans(params: Iterable[Parameter]) -> list[tuple[np.ndarray, list[Parameter]]]:

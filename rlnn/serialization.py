@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .module import Module, module_from_config
+from .module import Module, Parameter, module_from_config
 
 FORMAT = "rlnn"
 FORMAT_VERSION = 1
@@ -337,10 +337,10 @@ def load(path: str | os.PathLike) -> Module:
         model = module_from_config(architecture)
     except (TypeError, KeyError, ValueError, AttributeError, OverflowError) as exc:
         raise ValueError(f"{path}: architecture metadata is malformed: {_one_line(exc)}") from None
-    for name, p in model.named_parameters():
+    for name, p in [*model.named_parameters(), *model.named_buffers()]:
         if name in arrays and arrays[name].dtype != p.dtype:
-            raise ValueError(f"{path}: entry {name!r} is {arrays[name].dtype}, the architecture's parameters "
-                             f"are {p.dtype}")
+            raise ValueError(f"{path}: entry {name!r} is {arrays[name].dtype}, the architecture's "
+                             f"{'parameters are' if isinstance(p, Parameter) else 'buffer is'} {p.dtype}")
     try:
         model.load_state_dict(arrays)
     except ValueError as exc:
@@ -368,12 +368,18 @@ def _parameter_count(config: Any) -> int | None:
             if not isinstance(sizes, list) or len(sizes) < 2 or not all(map(_is_count, sizes)):
                 return None
             total += sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+            if item.get("norm") is not None:     # a scale and a shift per normalized feature
+                total += 2 * sum(sizes[:-1] if item.get("norm_before") == "linear" else sizes[1:-1])
+        elif kind in ("BatchNorm", "LayerNorm"):
+            if not _is_count(item.get("features")):
+                return None
+            total += 2 * item["features"]
         elif kind == "Sequential":
             layers = item.get("layers")
             if not isinstance(layers, list):
                 return None
             stack.extend(layers)
-        elif kind not in ("Identity", "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax"):
+        elif kind not in ("Identity", "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax", "Dropout"):
             return None
     return total
 

@@ -76,11 +76,12 @@ def fit(model: Module, X: np.ndarray, y: np.ndarray, loss: Callable, optimizer: 
             total += value
             batches += 1
         history.loss.append(total / batches)
+        # Metrics and validation in eval mode (running statistics, no dropout), touching no buffer.
         if metric is not None:
-            history.metric.append(float(metric(model(X), y)))
+            history.metric.append(float(metric(model.predict(X), y)))
         if validation is not None:
             Xv, yv = validation
-            pred = model(as_float_array(Xv, dtype, "validation X"))
+            pred = model.predict(as_float_array(Xv, dtype, "validation X"))
             history.val_loss.append(float(loss(pred, yv)[0]))
             if metric is not None:
                 history.val_metric.append(float(metric(pred, yv)))

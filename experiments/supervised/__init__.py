@@ -4,6 +4,7 @@
     python -m experiments.supervised.plane        # seed 000: decision-region GIFs
     python -m experiments.supervised.optimizers   # seed 001: optimiser trajectories
     python -m experiments.supervised.activations  # sigmoid vs ReLU; activation histograms
+    python -m experiments.supervised.regularization  # seed 001: batch norm, dropout, weight decay
 
 ``run_all(out_dir)`` runs them all and returns the files written.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from ._common import DEFAULT_OUT
 
-DEMOS = ("sine", "plane", "optimizers", "activations")
+DEMOS = ("sine", "plane", "optimizers", "activations", "regularization")
 
 
 def run_all(out_dir: Path = DEFAULT_OUT, quick: bool = False) -> list[Path]:

@@ -148,7 +148,7 @@ def mutate(data: bytes, rng: np.random.Generator,
         elif choice == 3:
             arr = np.zeros(tuple(int(d) for d in rng.integers(0, 5, size=int(rng.integers(0, 3)))))
         else:
-            arr = np.asfortranarray(arr.reshape(arr.shape[::-1])) if arr.ndim == 2 else arr[::-1].copy()
+            arr = np.asfortranarray(arr.reshape(arr.shape[::-1])) if arr.ndim == 2 else (arr[::-1].copy() if arr.ndim else arr)
         items[i] = (name, npy(arr))
     else:   # "compress"
         return kind, archive(items, zipfile.ZIP_DEFLATED)
