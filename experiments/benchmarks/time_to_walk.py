@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.run_folder import RunFolder
+from experiments.benchmarks.compare_sb3 import cpu_name
 from experiments.benchmarks.processes import thread_env
 
 CLI = (sys.executable, "-m", "experiments.cli")
@@ -123,7 +123,7 @@ def collect(out: Path, finish: int, falls: int) -> list[dict[str, Any]]:
 
 def report(rows: list[dict[str, Any]], out: Path, args: argparse.Namespace) -> str:
     lines = [f"# Time to walk: {args.env}", "",
-             f"CPU: {platform.processor() or platform.machine()}; walking = at least {args.finish} of "
+             f"CPU: {cpu_name()}; walking = at least {args.finish} of "
              f"{args.episodes} evaluation episodes finish the course with at most {args.falls} falls, "
              f"evaluated every {args.eval_freq:,} env steps; one BLAS thread per run, {args.jobs} run(s) at a time.",
              "", "| algo | seed | walked at steps | seconds from start | train seconds | stays walking | "
