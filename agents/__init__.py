@@ -16,7 +16,8 @@ and A2C (``agents.ppo``) have ``act``/``predict``, ``explore``, ``encode``, the 
 callbacks, evaluation, checkpoints, resume), ``replay`` (experience replay), ``loop`` (the
 off-policy training loop), ``parallel`` and ``forked`` (rows split over processes),
 ``run_folder``, ``evaluation``, ``checkpoint``, ``config`` (typed hyperparameters and run
-settings from dicts).
+settings from dicts). CrossQ (``agents.crossq``) is SAC with batch-renorm networks and its own
+update, trained in one process (``CrossQTrainer``).
 """
 
 from .callbacks import Callback, LogMetric, StopAfterTime, StopOnReward
@@ -24,6 +25,7 @@ from .checkpoint import load_agent, save_agent
 from .dqn import DQN, DQNConfig
 from .evaluation import EvalResult, evaluate
 from .config import RunSettings
+from .crossq import CrossQ, CrossQConfig, CrossQTrainer
 from .loop import OffPolicyTrainer
 from .on_policy import OnPolicyTrainer
 from .ppo import A2C, PPO, A2CConfig, PPOConfig
@@ -31,19 +33,25 @@ from .replay import Batch, ReplayBuffer
 from .sac import SAC, SACConfig
 from .td3 import DDPG, TD3, DDPGConfig, TD3Config
 
-ALGORITHMS: dict[str, type] = {"dqn": DQN, "sac": SAC, "td3": TD3, "ddpg": DDPG, "ppo": PPO, "a2c": A2C}
+ALGORITHMS: dict[str, type] = {"dqn": DQN, "sac": SAC, "td3": TD3, "ddpg": DDPG, "crossq": CrossQ, "ppo": PPO,
+                               "a2c": A2C}
 ON_POLICY = frozenset({"ppo", "a2c"})
 
 
 def trainer_class(algo: str) -> type:
     """The trainer that runs ``algo``: :class:`OnPolicyTrainer` for PPO and A2C (rollouts),
-    :class:`OffPolicyTrainer` for the others (a replay memory)."""
+    :class:`OffPolicyTrainer` for the others (a replay memory), CrossQ's in one process."""
+    if algo == "crossq":
+        return CrossQTrainer
     return OnPolicyTrainer if algo in ON_POLICY else OffPolicyTrainer
 
 
 __all__ = [
            "A2C",
            "ALGORITHMS",
+           "CrossQ",
+           "CrossQConfig",
+           "CrossQTrainer",
            "DDPG",
            "DQN",
            "ON_POLICY",

@@ -1,5 +1,5 @@
-"""Pieces shared by the continuous-control agents (SAC, TD3/DDPG): action scaling, the critic
-ensemble with its Polyak-averaged target, and the space checks.
+"""Pieces shared by the continuous-control agents (SAC, TD3/DDPG, CrossQ): action scaling, the
+critic ensemble with its Polyak-averaged target (CrossQ's has none), and the space checks.
 
 Critics take the concatenation ``[obs, action]`` (action in the environment's units) and
 return one value per critic::
@@ -58,23 +58,28 @@ class ActionScaler:
 
 
 def mlp(sizes: Sequence[int], activation: str, rng: np.random.Generator, dtype: Any,
-        output_activation: str = "identity") -> rlnn.MLP:
+        output_activation: str = "identity", **options: Any) -> rlnn.MLP:
+    """``rlnn.MLP(sizes)``; ``options`` are its normalization keywords (``norm``, ``norm_before``,
+    ``norm_kwargs``: CrossQ's batch renormalization)."""
     return rlnn.MLP(list(sizes), activation=activation, output_activation=output_activation,
-                    rng_or_seed=rng, dtype=dtype)
+                    rng_or_seed=rng, dtype=dtype, **options)
 
 
 class Critics:
     """``n`` Q-networks ``MLP([obs_dim + act_dim, *net_arch, 1])``, their target copies and
     one Adam optimiser per network. ``forward`` caches the inputs of each network (the
-    networks' own caches), so a backward must follow the ``forward`` it differentiates."""
+    networks' own caches), so a backward must follow the ``forward`` it differentiates.
+    CrossQ's: ``targets=False`` (none), ``betas`` for Adam, ``norm`` the MLP's norm keywords."""
 
     def __init__(self, obs_dim: int, act_dim: int, net_arch: Sequence[int], n_critics: int,
-                 activation: str, rng: np.random.Generator, dtype: Any, learning_rate: float = 1e-3) -> None:
+                 activation: str, rng: np.random.Generator, dtype: Any, learning_rate: float = 1e-3, *,
+                 targets: bool = True, betas: tuple[float, float] = (0.9, 0.999),
+                 norm: dict[str, Any] | None = None) -> None:
         self.obs_dim, self.act_dim = obs_dim, act_dim
         sizes = [obs_dim + act_dim, *net_arch, 1]
-        self.nets = [mlp(sizes, activation, rng, dtype) for _ in range(n_critics)]
-        self.targets = [net.copy() for net in self.nets]
-        self.optimizers = [Adam(net.parameters(), lr=learning_rate) for net in self.nets]
+        self.nets = [mlp(sizes, activation, rng, dtype, **(norm or {})) for _ in range(n_critics)]
+        self.targets = [net.copy() for net in self.nets] if targets else []
+        self.optimizers = [Adam(net.parameters(), lr=learning_rate, betas=betas) for net in self.nets]
         self.dtype = np.dtype(dtype)
 
     def parameters(self) -> list[Parameter]:

@@ -130,24 +130,23 @@ class SAC:
     (:mod:`agents.run_length`); the training loop sets it."""
 
     algo = "sac"
+    label = "SAC"                  # in error messages
     Config = SACConfig
     metric_names = ("critic_loss", "actor_loss", "ent_coef", "ent_coef_loss", "q_mean")
     total_steps = RunLength()
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
                  config: SACConfig | dict | None = None, seed: int | None = 0, total_steps: int | None = None) -> None:
-        self.config = config if isinstance(config, SACConfig) else config_from_dict(SACConfig, config or {})
-        self.encoder = ObservationEncoder(observation_space, "SAC")
-        self.obs_dim, self.act_dim = check_continuous_spaces(observation_space, action_space, "SAC")
+        cls = type(self).Config
+        self.config = config if isinstance(config, cls) else config_from_dict(cls, config or {})
+        self.encoder = ObservationEncoder(observation_space, self.label)
+        self.obs_dim, self.act_dim = check_continuous_spaces(observation_space, action_space, self.label)
         self.observation_space, self.action_space = observation_space, action_space
         c = self.config
         self.dtype = np.dtype(c.dtype)
         self.rng = np.random.default_rng(seed)
         self.scaler = ActionScaler(action_space, self.dtype)
-        self.actor = mlp([self.obs_dim, *c.net_arch, 2 * self.act_dim], c.activation, self.rng, self.dtype)
-        self.critics = Critics(self.obs_dim, self.act_dim, c.net_arch, c.n_critics, c.activation, self.rng,
-                               self.dtype, c.learning_rate)
-        self.actor_optimizer = Adam(self.actor.parameters(), lr=c.learning_rate)
+        self._build_networks()
         self.learn_alpha, alpha0 = c.parse_ent_coef()
         self.temperature = Temperature(alpha0)
         self.alpha_optimizer = Adam(self.temperature.parameters(), lr=c.learning_rate)
@@ -156,6 +155,14 @@ class SAC:
         self.exploration_noise = exploration_noise(c, self.act_dim, self.dtype)
         self.n_updates = 0
         self.total_steps = total_steps
+
+    def _build_networks(self) -> None:
+        """The actor, the critics (with targets) and the actor's optimiser (CrossQ builds its own)."""
+        c = self.config
+        self.actor = mlp([self.obs_dim, *c.net_arch, 2 * self.act_dim], c.activation, self.rng, self.dtype)
+        self.critics = Critics(self.obs_dim, self.act_dim, c.net_arch, c.n_critics, c.activation, self.rng,
+                               self.dtype, c.learning_rate)
+        self.actor_optimizer = Adam(self.actor.parameters(), lr=c.learning_rate)
 
     @property
     def log_alpha(self) -> Parameter:

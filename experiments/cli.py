@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
         return command
 
     train = add("train", cmd_train, "train an agent (tuned hyperparameters when they exist)")
-    train.add_argument("algo", nargs="?", help="dqn, sac, td3, ddpg, ppo or a2c")
+    train.add_argument("algo", nargs="?", help="dqn, sac, td3, ddpg, crossq, ppo or a2c")
     train.add_argument("env_id", nargs="?", help="a registered Gymnasium id (CartPole-v1, rlnn/Walker-v0), or "
                                                  "module:Env-v0 to import the module that registers it")
     train.add_argument("--config", metavar="FILE", help="a JSON config file, layered on the tuned one "
