@@ -21,7 +21,8 @@ from . import activations, datasets, dropout, gradcheck, init, losses, norm, opt
 from .activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Step, Tanh
 from .dropout import Dropout
 from .layers import MLP, Linear, Sequential
-from .module import Buffer, Module, Parameter, contiguous_spans, module_from_config, pack_parameters
+from .buffer import Buffer
+from .module import Module, Parameter, contiguous_spans, module_from_config, pack_parameters
 from .norm import BatchNorm, LayerNorm
 from .serialization import load, load_arrays, save, save_arrays
 from .training import History, Standardizer, accuracy, fit, train_test_split

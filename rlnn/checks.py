@@ -16,6 +16,25 @@ def check_finite(array: np.ndarray, what: str) -> None:
         raise ValueError(f"{what} contains {bad} non-finite value(s) (NaN or inf)")
 
 
+def cast_parameter(src: np.ndarray, dtype: np.dtype, what: str) -> np.ndarray:
+    """``src`` as ``dtype`` for storing in a parameter, or a ``ValueError`` naming ``what``:
+    non-real dtypes, NaN or infinity, and finite values that overflow ``dtype`` (float64 1e300
+    into float32 would become inf) are refused instead of loaded."""
+    if src.dtype.kind not in "iuf":
+        raise ValueError(f"{what} has dtype {src.dtype}; parameters take real numbers")
+    if src.dtype == dtype:
+        cast = src
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = src.astype(dtype)
+    if not np.isfinite(cast).all():
+        if src.dtype.kind == "f" and not np.isfinite(src).all():
+            check_finite(src, what)
+        raise ValueError(f"{what} holds values too large for {np.dtype(dtype).name} "
+                         f"(largest magnitude {float(np.abs(src).max()):.3g})")
+    return cast
+
+
 def as_float_array(x: Any, dtype: np.dtype, what: str) -> np.ndarray:
     """``x`` as an array of ``dtype``; a clear ``TypeError`` for strings, objects or complex."""
     arr = x if isinstance(x, np.ndarray) else _asarray(x, what)

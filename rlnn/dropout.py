@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from .module import Buffer, FeatureLayer, register_module
+from .buffer import Buffer
+from .feature_layer import FeatureLayer
+from .module import register_module
 from .optim import hyperparameter
 
 _WORD = (1 << 64) - 1

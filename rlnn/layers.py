@@ -23,7 +23,9 @@ from .activations import ACTIVATIONS, Activation, get_activation
 from .init import default_initializer, get_initializer, make_rng
 from .checks import as_batch, as_float_array, check_finite, float_dtype, layer_size
 from .dropout import Dropout
-from .module import Buffer, FeatureLayer, Module, Parameter, pack_parameters, register_module
+from .buffer import Buffer
+from .feature_layer import FeatureLayer
+from .module import Module, Parameter, pack_parameters, register_module
 from .norm import NORMS, make_norm
 from .optim import hyperparameter
 

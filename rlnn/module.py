@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .checks import as_batch, as_float_array, check_finite
+from .buffer import Buffer, cast_buffer
+from .checks import cast_parameter
 
 
 class Parameter:
@@ -94,86 +95,6 @@ def _copy_into(dst: np.ndarray, src: Any, what: str) -> None:
     if what == "value":   # a parameter loaded from outside: refuse what would silently poison training
         src = cast_parameter(src, dst.dtype, "the assigned value")
     np.copyto(dst, src, casting="same_kind")
-
-
-def cast_parameter(src: np.ndarray, dtype: np.dtype, what: str) -> np.ndarray:
-    """``src`` as ``dtype`` for storing in a parameter, or a ``ValueError`` naming ``what``:
-    non-real dtypes, NaN or infinity, and finite values that overflow ``dtype`` (float64 1e300
-    into float32 would become inf) are refused instead of loaded."""
-    if src.dtype.kind not in "iuf":
-        raise ValueError(f"{what} has dtype {src.dtype}; parameters take real numbers")
-    if src.dtype == dtype:
-        cast = src
-    else:
-        with np.errstate(over="ignore", invalid="ignore"):
-            cast = src.astype(dtype)
-    if not np.isfinite(cast).all():
-        if src.dtype.kind == "f" and not np.isfinite(src).all():
-            check_finite(src, what)
-        raise ValueError(f"{what} holds values too large for {np.dtype(dtype).name} "
-                         f"(largest magnitude {float(np.abs(src).max()):.3g})")
-    return cast
-
-
-class Buffer:
-    """A non-trainable array a module keeps between calls: running statistics, a step count, a
-    generator's state. It has no gradient and is not in ``parameters()``; ``state_dict`` and
-    ``load_state_dict`` carry it. Its storage never moves: a module updates it in place
-    (``buf.value += ...`` or assigning ``buf.value = new``, which copies in), so a replica
-    shares it as it shares the parameters. ``low`` is the least value a loaded state may hold
-    (0 for a variance or a count)."""
-
-    __slots__ = ("_value", "low")
-
-    def __init__(self, value: np.ndarray, low: float | None = None) -> None:
-        value = np.asarray(value)
-        if value.dtype.kind not in "iuf":
-            raise TypeError(f"Buffer needs a real numeric array, got dtype {value.dtype}")
-        self._value = np.array(value, copy=True)
-        self.low = low
-
-    @property
-    def value(self) -> np.ndarray:
-        return self._value
-
-    @value.setter
-    def value(self, new: np.ndarray) -> None:
-        if new is self._value:    # `buf.value += x` assigns the same array back
-            return
-        new = np.asarray(new)
-        if new.shape != self._value.shape:
-            raise ValueError(f"cannot assign an array of shape {new.shape} to a buffer of shape {self._value.shape}")
-        np.copyto(self._value, new, casting="same_kind")
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._value.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._value.dtype
-
-    def __repr__(self) -> str:
-        return f"Buffer(shape={self.shape}, dtype={self.dtype})"
-
-
-def cast_buffer(src: np.ndarray, buffer: Buffer, what: str) -> np.ndarray:
-    """``src`` as a value for ``buffer``, or a ``ValueError`` naming ``what``: a floating-point
-    buffer takes what :func:`cast_parameter` takes; an integer one (a count, a generator's words)
-    only integers within its dtype's range; neither takes a value below ``buffer.low``."""
-    dtype = buffer.dtype
-    if dtype.kind == "f":
-        cast = cast_parameter(src, dtype, what)
-    else:
-        if src.dtype.kind not in "iu":
-            raise ValueError(f"{what} has dtype {src.dtype}; this state holds integers ({dtype.name})")
-        info = np.iinfo(dtype)
-        if src.size and (int(src.min()) < info.min or int(src.max()) > info.max):
-            raise ValueError(f"{what} holds integers outside the range of {dtype.name}")
-        cast = src.astype(dtype)
-    if buffer.low is not None and cast.size and cast.min() < buffer.low:
-        raise ValueError(f"{what} holds {cast.min()}, below its least possible value {buffer.low}")
-    return cast
 
 
 def pack_parameters(params: list[Parameter]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -452,66 +373,6 @@ def _entry(state: Mapping[str, Any], name: str, shape: tuple[int, ...]) -> np.nd
     if arr.shape != shape:
         raise ValueError(f"state dict entry {name!r} has shape {arr.shape}, the module expects {shape}")
     return arr
-
-
-class FeatureLayer(Module):
-    """Base of the layers that map a batch ``(N, F)`` to ``(N, F)`` of the same dtype:
-    :class:`~rlnn.norm.BatchNorm`, :class:`~rlnn.norm.LayerNorm`, :class:`~rlnn.dropout.Dropout`.
-
-    A subclass writes ``_forward(x)`` and ``_predict(x)`` for an input already checked, and
-    ``backward``. ``forward``/``predict`` check their input as entry points (shape, dtype,
-    finite: :func:`~rlnn.checks.as_batch`); inside a :class:`~rlnn.layers.Sequential` the
-    layer runs on what the layer before produced, as a ``Linear`` does.
-    """
-
-    features: int | None = None      # the width F; None: any (Dropout)
-    dtype: np.dtype | None = None    # None: the input's
-    _fresh = True                    # forward's output and backward's input gradient are new arrays
-
-    def _name(self) -> str:
-        return f"{type(self).__name__}({self.features if self.features is not None else ''})"
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return self._forward(as_batch(x, self.features, self.dtype, self))
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """The eval-mode output, with nothing cached and no buffer changed."""
-        return self._predict(as_batch(x, self.features, self.dtype, self))
-
-    def _forward(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _predict(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _accept(self, x: np.ndarray) -> np.ndarray:
-        """The output of the layer before, as this layer's input: shape and dtype checked, not
-        the values (see :meth:`rlnn.layers.Linear._accept`)."""
-        if self.features is not None and (x.ndim != 2 or x.shape[1] != self.features):
-            raise ValueError(f"{self._name()} inside a Sequential expects its input of shape "
-                             f"(batch, {self.features}), got {x.shape} from the layer before")
-        if self.dtype is not None and x.dtype != self.dtype:
-            x = as_float_array(x, self.dtype, f"{self._name()} input")
-        return x
-
-    def _grad_in(self, grad_out: np.ndarray, rows: int) -> np.ndarray:
-        """``backward``'s ``grad_out`` checked against the last forward's output shape."""
-        if type(grad_out) is not np.ndarray:
-            grad_out = as_float_array(grad_out, self.dtype or np.float64, f"{self._name()}.backward gradient")
-        if grad_out.ndim != 2 or grad_out.shape[0] != rows or (self.features is not None
-                                                                and grad_out.shape[1] != self.features):
-            raise ValueError(f"{self._name()}.backward expects a gradient of shape "
-                             f"({rows}, {self.features if self.features is not None else 'F'}), got {grad_out.shape}")
-        return grad_out
-
-
-def add_or_write(grad: np.ndarray, value: np.ndarray, accumulate: bool) -> None:
-    """``grad += value`` (``accumulate``) or ``grad[...] = value``: how ``backward`` stores a
-    parameter gradient."""
-    if accumulate:
-        grad += value
-    else:
-        np.copyto(grad, value)
 
 
 def _grad_spans(params: Iterable[Parameter]) -> list[tuple[np.ndarray, list[Parameter]]]:

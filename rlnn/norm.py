@@ -65,7 +65,9 @@ from typing import Any
 import numpy as np
 
 from .checks import float_dtype, layer_size
-from .module import Buffer, FeatureLayer, Parameter, add_or_write, register_module
+from .buffer import Buffer
+from .feature_layer import FeatureLayer
+from .module import Parameter, register_module
 from .optim import hyperparameter
 
 
@@ -92,6 +94,15 @@ def standardize_backward(dz: np.ndarray, z: np.ndarray, inv_std: np.ndarray, axi
     dx *= inv_std
     return dx
 
+
+
+def add_or_write(grad: np.ndarray, value: np.ndarray, accumulate: bool) -> None:
+    """``grad += value`` (``accumulate``) or ``grad[...] = value``: how ``backward`` stores a
+    parameter gradient."""
+    if accumulate:
+        grad += value
+    else:
+        np.copyto(grad, value)
 
 class _Affine(FeatureLayer):
     """The learnable per-feature ``y = γ x̂ + β`` both layers end with, and their checks."""

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from .module import Parameter, cast_parameter, contiguous_spans
+from .checks import cast_parameter
+from .module import Parameter, contiguous_spans
 from .schedules import Constant
 
 LearningRate = float | Callable[[int], float]
