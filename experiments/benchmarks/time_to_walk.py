@@ -112,12 +112,14 @@ def collect(out: Path, finish: int, falls: int) -> list[dict[str, Any]]:
     for marker in sorted(out.glob("runs/*/s*/time_to_walk.json")):
         meta = json.loads(marker.read_text())
         records = RunFolder(marker.parent).read_evals()
+        evals = []
+        for r in records:
+            finished, fell, _ = walk_record(r, finish, falls)
+            evals.append({"step": r["step"], "seconds": r["unix_time"] - meta["started"],
+                          "mean_return": r["mean_return"], "finished": finished, "fell": fell,
+                          "episodes": len(r.get("infos", []))})
         rows.append({**meta, **time_to_walk(records, meta["started"], finish, falls),
-                     "process_seconds": meta["ended"] - meta["started"], "evals": [
-                         {"step": r["step"], "seconds": r["unix_time"] - meta["started"],
-                          "mean_return": r["mean_return"], "finished": walk_record(r, finish, falls)[0],
-                          "fell": walk_record(r, finish, falls)[1], "episodes": len(r.get("infos", []))}
-                         for r in records]})
+                     "process_seconds": meta["ended"] - meta["started"], "evals": evals})
     return rows
 
 
@@ -141,10 +143,9 @@ def report(rows: list[dict[str, Any]], out: Path, args: argparse.Namespace) -> s
     for algo in sorted({r["algo"] for r in rows}):
         mine = [r for r in rows if r["algo"] == algo]
         walked = [r for r in mine if r["walked"]]
-        med = (lambda key: f"{statistics.median(r[key] for r in walked):,.1f}") if len(walked) == len(mine) else \
-            (lambda key: "– (not every seed walked)")
-        lines.append(f"| {algo} | {len(walked)} of {len(mine)} | {med('steps')} | {med('seconds')} | "
-                     f"{med('train_seconds')} |")
+        medians = [f"{statistics.median(r[key] for r in walked):,.1f}" if len(walked) == len(mine)
+                   else "– (not every seed walked)" for key in ("steps", "seconds", "train_seconds")]
+        lines.append(f"| {algo} | {len(walked)} of {len(mine)} | {' | '.join(medians)} |")
     text = "\n".join(lines) + "\n\n![curves](curves.png)\n"
     (out / "report.md").write_text(text)
     (out / "report.json").write_text(json.dumps(rows, indent=2) + "\n")
