@@ -55,15 +55,22 @@ def _checked_factory(factory: Callable[[], Any]) -> Callable[[], gym.Env]:
     return make
 
 
-def make_vector_env(make: Callable[[], gym.Env], n_envs: int, mode: str) -> VectorEnv:
-    """``n_envs`` copies of ``make()`` in one process ("sync") or one process each ("async"),
-    autoreset disabled (the collector resets finished sub-envs itself, with seeds)."""
+def make_vector_env(make: Callable[[], gym.Env], n_envs: int, mode: str, processes: int = 1) -> VectorEnv:
+    """``n_envs`` copies of ``make()`` in one process ("sync"), shared out between ``processes``
+    processes ("sync" with ``processes > 1``: :class:`~agents.split_env.SplitVectorEnv`, the same
+    envs and results), or one process each ("async"); autoreset disabled (the collector resets
+    finished sub-envs itself, with seeds)."""
     try:
         from gymnasium.vector import AutoresetMode
     except ImportError:  # gymnasium 1.0: no autoreset modes, no reset_mask
         raise ValueError("n_envs > 1 needs gymnasium >= 1.1 (pip install -U gymnasium)") from None
     if mode == "async":
+        if processes > 1:
+            raise ValueError("vec_env='async' already steps each sub-env in a process of its own; use lanes=1 with it")
         return gym.vector.AsyncVectorEnv([_ignoring_ctrl_c(make)] * n_envs, autoreset_mode=AutoresetMode.DISABLED)
+    if processes > 1:
+        from .split_env import SplitVectorEnv
+        return SplitVectorEnv(make, n_envs, processes)
     return gym.vector.SyncVectorEnv([make] * n_envs, autoreset_mode=AutoresetMode.DISABLED)
 
 
@@ -89,7 +96,8 @@ def make_replay(agent: Any, seed: int, n_envs: int = 1) -> ReplayBuffer:
 
 class EnvSource:
     """The env as given, resolved: ``env`` (what collection steps), ``env_id`` (its registered
-    id, or None), ``n_envs``, and :meth:`eval_env` (one env for evaluation, made once).
+    id, or None), ``n_envs``, and :meth:`eval_env` (one env for evaluation, made once). The ``n_envs``
+    envs of an id or a factory are made by :func:`make_vector_env` (``vec_env``, ``processes``).
 
     The evaluation env is ``eval_env`` when given (an env, or a factory called once); else made
     like the training env (from the id or the factory, at the first evaluation); else
@@ -97,7 +105,7 @@ class EnvSource:
     rebuild is an error before training); else there is none. Bad input: a one-line ``ValueError``."""
 
     def __init__(self, env: EnvLike, env_kwargs: dict[str, Any], n_envs: int, vec_env: str,
-                 eval_env: gym.Env | Callable[[], gym.Env] | None = None) -> None:
+                 eval_env: gym.Env | Callable[[], gym.Env] | None = None, processes: int = 1) -> None:
         self.built = False        # made here, so closed here
         self._eval_env: gym.Env | None = None
         make: Callable[[], gym.Env] | None = None
@@ -122,7 +130,7 @@ class EnvSource:
             raise ValueError(f"env must be an env id, a gymnasium.Env, a factory returning one or a "
                              f"gymnasium.vector.VectorEnv, got {type(env).__name__}")
         if make is not None:
-            self.env = make() if n_envs == 1 else make_vector_env(make, n_envs, vec_env)
+            self.env = make() if n_envs == 1 else make_vector_env(make, n_envs, vec_env, processes)
             self.built = True
         self.n_envs = n_envs
         spec = _spec_of(self.env)

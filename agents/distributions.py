@@ -28,31 +28,44 @@ class Categorical:
     """``π(a|s) = softmax(z)_a`` for logits ``z`` ``(B, k)``; actions are indices ``(B,)``."""
 
     def __init__(self, logits: np.ndarray) -> None:
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        self.log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        # The ufuncs' reduce, not the methods .max/.sum: the same numbers without the wrappers' cost.
+        shifted = logits - np.maximum.reduce(logits, axis=1, keepdims=True)
+        self.log_p = np.subtract(shifted, np.log(np.add.reduce(np.exp(shifted), axis=1, keepdims=True)), out=shifted)
         self.p = np.exp(self.log_p)
+        self._entropy: np.ndarray | None = None
+        self._row_index: np.ndarray | None = None
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
-        below = self.p.cumsum(axis=1) < rng.random((len(self.p), 1))      # inverse CDF
-        return np.minimum(below.sum(axis=1), self.p.shape[1] - 1)
+        """Inverse CDF: the count of ``Σ_{i≤j} p_i < u`` over ``j < k − 1`` (the last class is what
+        rounding leaves, so the count never passes ``k − 1``; the cumulative sums never decrease)."""
+        below = np.cumsum(self.p[:, :-1], axis=1) < rng.random((len(self.p), 1))
+        return np.add.reduce(below, axis=1)
 
     def mode(self) -> np.ndarray:
         return self.p.argmax(axis=1)
 
     def log_prob(self, actions: np.ndarray) -> np.ndarray:
-        return self.log_p[np.arange(len(actions)), actions]
+        return self.log_p[self._rows(), actions]
+
+    def _rows(self) -> np.ndarray:
+        """``0, ..., B − 1``, made once: the row index of every per-action pick."""
+        if self._row_index is None:
+            self._row_index = np.arange(len(self.p))
+        return self._row_index
 
     def entropy(self) -> np.ndarray:
-        return -(self.p * self.log_p).sum(axis=1)
+        if self._entropy is None:           # the loss and its backward both need it
+            self._entropy = -np.add.reduce(self.p * self.log_p, axis=1)
+        return self._entropy
 
     def backward(self, actions: np.ndarray, g_log_prob: np.ndarray,
                  g_entropy: np.ndarray) -> tuple[np.ndarray, None]:
         """``dL/dz`` ``(B, k)`` from ``dL/dlog π(a)`` and ``dL/dH`` (each ``(B,)``)."""
         grad = self.log_p + self.entropy()[:, None]
-        grad *= g_entropy[:, None]
-        grad += g_log_prob[:, None]
-        grad *= -self.p
-        grad[np.arange(len(actions)), actions] += g_log_prob
+        grad *= -g_entropy[:, None]
+        grad -= g_log_prob[:, None]
+        grad *= self.p                      # −p ⊙ ((log p + H) dL/dH + dL/dlog π), signs moved (exactly)
+        grad[self._rows(), actions] += g_log_prob
         return grad, None
 
 

@@ -26,12 +26,20 @@ Gradients (B rows): ``dL_π/dlog π = −ρ Â / B`` where the min takes the unc
 
 A2C is one epoch on the whole rollout without clipping. Its single step sees ρ = 1, where
 ``d(−ρ Â)/dθ = −Â dlog π/dθ``: the gradient of A2C's policy loss ``−mean(Â log π)``, exactly.
+
+Speed (a minibatch of 64 rows is mostly Python and numpy call overhead, so the update makes few
+calls; every number is the same as the formulas above computed step by step): each pass gathers
+the shuffled rollout once and its minibatches are slices of it; the advantages of all of a pass's
+minibatches are normalized at once; the metrics come from the steps' per-row terms
+(:class:`LossTerms`) in one reduction per update; actor, critic (and ``log σ``) share one
+parameter vector, which the optimiser steps in one go, the clip's scale applied as it reads the
+gradient.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from typing import Any
 
@@ -40,8 +48,8 @@ from gymnasium import spaces
 
 from rlnn.init import orthogonal
 from rlnn.layers import MLP, Linear
-from rlnn.module import Module
-from rlnn.optim import Adam, RMSProp, clip_grad_norm
+from rlnn.module import Module, Parameter, contiguous_spans, move_parameters
+from rlnn.optim import Adam, RMSProp, clip_scale
 
 from .checkpoint import pack_state, rebuild_agent, restore_agent_state, unpack_state, with_agent_state
 from .config import config_from_dict
@@ -157,28 +165,117 @@ class A2CConfig(PPOConfig):
 
 
 # -- the losses --------------------------------------------------------------------------------
-def clipped_surrogate(log_prob: np.ndarray, old_log_prob: np.ndarray, advantages: np.ndarray,
-                      clip_range: float | None) -> tuple[float, np.ndarray, np.ndarray]:
-    """``(L_π, dL_π/dlog π, ρ)`` for rows ``(B,)`` (formulas in the module docstring)."""
-    ratio = np.exp(log_prob - old_log_prob)
+def clipped_surrogate(log_ratio: np.ndarray, advantages: np.ndarray,
+                      clip_range: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(min(ρ Â, clip(ρ) Â), dL_π/dlog π, ρ)`` for rows ``(B,)`` of ``log ρ = log π − log π_old``
+    (formulas in the module docstring); ``L_π`` is minus the mean of the first."""
+    ratio = np.exp(log_ratio)
     unclipped = ratio * advantages
     if clip_range is None:
-        return -float(unclipped.mean()), unclipped / -len(ratio), ratio
-    clipped = np.clip(ratio, 1.0 - clip_range, 1.0 + clip_range) * advantages
+        return unclipped, unclipped / -len(ratio), ratio
+    clipped = np.maximum(ratio, 1.0 - clip_range)         # np.clip's result, without its wrapper's cost
+    np.minimum(clipped, 1.0 + clip_range, out=clipped)
+    clipped *= advantages
     live = unclipped <= clipped            # the min's pick; equal (so both) inside the clip range
-    return -float(np.minimum(unclipped, clipped).mean()), unclipped * live / -len(ratio), ratio
+    return np.minimum(unclipped, clipped), unclipped * live / -len(ratio), ratio
 
 
 def value_loss(values: np.ndarray, old_values: np.ndarray, returns: np.ndarray,
-               clip_range_vf: float | None) -> tuple[float, np.ndarray]:
-    """``(L_V, dL_V/dV)`` for rows ``(B,)``."""
+               clip_range_vf: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(V_c − R, dL_V/dV)`` for rows ``(B,)``; ``L_V`` is the mean square of the first."""
     if clip_range_vf is None:
-        error, slope = values - returns, 1.0
-    else:
-        change = values - old_values
-        error = old_values + np.clip(change, -clip_range_vf, clip_range_vf) - returns
-        slope = np.abs(change) <= clip_range_vf
-    return float(np.mean(error * error)), error * slope * (2.0 / len(values))
+        error = values - returns
+        return error, error * (2.0 / len(values))
+    change = values - old_values
+    error = old_values + np.clip(change, -clip_range_vf, clip_range_vf) - returns
+    return error, error * (np.abs(change) <= clip_range_vf) * (2.0 / len(values))
+
+
+def normalized_advantages(advantages: np.ndarray, batch_size: int | None) -> np.ndarray:
+    """``(A − mean A) / (std A + 1e-8)`` over each run of ``batch_size`` rows of ``advantages``
+    ``(n,)`` (None: all of them; the last run may be shorter; a run of one row is left as it
+    is), the sample std (``ddof=1``). All the full runs at once, as one ``(n // batch_size,
+    batch_size)`` matrix: the same numbers as ``np.mean`` and ``np.std`` of each run."""
+    out = advantages.copy()
+    n = len(advantages)
+    size = n if batch_size is None else min(batch_size, n)
+    full = n - n % size
+    for part, width in ((slice(0, full), size), (slice(full, n), n - full)):
+        if width < 2:
+            continue
+        runs = advantages[part].reshape(-1, width)
+        centred = runs - np.add.reduce(runs, axis=1, keepdims=True) / width
+        std = np.sqrt(np.add.reduce(centred * centred, axis=1, keepdims=True) / (width - 1))
+        std += 1e-8
+        np.divide(centred, std, out=out[part].reshape(-1, width))
+    return out
+
+
+@dataclass(slots=True)
+class LossTerms:
+    """The per-row terms of one minibatch's loss, each ``(B,)``, from which :func:`update_metrics`
+    computes the update's metrics once at its end (not a reduction per metric per step)."""
+    surrogate: np.ndarray
+    """``min(ρ Â, clip(ρ) Â)``: ``policy_loss = −mean``."""
+    value_error: np.ndarray
+    """``V_c − R``: ``value_loss = mean of its square``."""
+    entropy: np.ndarray
+    """``H[π(·|s)]``: ``entropy_loss = −mean``."""
+    log_ratio: np.ndarray
+    """``log ρ``: ``approx_kl = mean(ρ − 1 − log ρ)`` (SB3's estimator)."""
+    ratio: np.ndarray
+    """``ρ``: ``clip_fraction = mean(|ρ − 1| > ε)``."""
+
+
+TERM_NAMES = tuple(f.name for f in fields(LossTerms))
+
+
+def update_metrics(steps: list[LossTerms], clip_range: float | None) -> dict[str, float]:
+    """``policy_loss``, ``value_loss``, ``entropy_loss``, ``approx_kl``, ``clip_fraction``: each
+    minibatch's mean, then their mean over the minibatch steps (0 for none). The steps' rows
+    are stacked, one matrix per batch length, so each reduction runs once per update; the numbers
+    are those of the per-step means (float32, as ``np.mean`` gives them) summed in order."""
+    if not steps:
+        return dict.fromkeys(PPO.metric_names[:-1], 0.0)
+    means = np.zeros((len(steps), 5))
+    lengths: dict[int, list[int]] = {}
+    for i, terms in enumerate(steps):
+        lengths.setdefault(len(terms.ratio), []).append(i)
+    for width, rows in lengths.items():
+        t = LossTerms(*(np.stack([getattr(steps[i], name) for i in rows]) for name in TERM_NAMES))
+        means[rows, 0] = -(np.add.reduce(t.surrogate, axis=1) / width)
+        means[rows, 1] = np.add.reduce(t.value_error * t.value_error, axis=1) / width
+        means[rows, 2] = -(np.add.reduce(t.entropy, axis=1) / width)
+        means[rows, 3] = np.add.reduce(np.expm1(t.log_ratio) - t.log_ratio, axis=1) / width
+        if clip_range is not None:
+            means[rows, 4] = np.count_nonzero(np.abs(t.ratio - 1.0) > clip_range, axis=1) / width
+    totals = np.cumsum(means, axis=0)[-1] / len(steps)      # summed in order, as a running += does
+    return dict(zip(PPO.metric_names[:-1], totals.tolist()))
+
+
+class _Group(Module):
+    """Modules side by side (no forward): what :func:`pack_together` moves as one."""
+
+    def __init__(self, modules: list[Module]) -> None:
+        self.modules = modules
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [(f"{i}.{name}", p) for i, m in enumerate(self.modules) for name, p in m.named_parameters()]
+
+
+def pack_together(modules: list[Module]) -> list[np.ndarray]:
+    """Move the parameters of ``modules`` (one dtype) into one value and one gradient buffer,
+    in order, so that an optimiser steps them all as one vector: a few numpy calls per step
+    instead of a few per network. Returns the gradient cut into the runs the parameters were
+    packed in before (:func:`~rlnn.module.contiguous_spans`), so that a global norm summed
+    over them, one float32 dot each, is the one :func:`~rlnn.optim.clip_grad_norm` computed on
+    the networks' own buffers: the same clipping to the last bit."""
+    params = [p for m in modules for p in m.parameters()]
+    runs = [len(grad) for _, grad, _ in contiguous_spans(params)]
+    total = sum(runs)
+    grad = np.zeros(total, params[0].dtype)
+    move_parameters(_Group(modules), np.empty(total, params[0].dtype), grad)
+    return np.split(grad, np.cumsum(runs)[:-1])
 
 
 @dataclass(slots=True)
@@ -235,6 +332,7 @@ class PPO:
                 head = net if isinstance(net, Linear) else net.linears[-1]
                 head.weight.value = orthogonal(head.weight.shape, self.rng, self.dtype, gain=gain)
         self.log_std = None if self.discrete else LogStd(out_dim, c.log_std_init, self.dtype)
+        self._grad_parts = pack_together(list(self._modules().values()))
         params = [p for m in self._modules().values() for p in m.parameters()]
         self.optimizer = (Adam(params, lr=c.learning_rate, eps=c.optimizer_eps) if c.optimizer == "adam" else
                           RMSProp(params, lr=c.learning_rate, alpha=RMSPROP_ALPHA, eps=c.optimizer_eps))
@@ -283,8 +381,8 @@ class PPO:
 
     def _to_env(self, actions: np.ndarray) -> np.ndarray:
         if self.discrete:
-            return actions.astype(np.int64) + int(self.action_space.start)
-        return np.clip(actions, self.low, self.high).astype(np.float32)
+            return np.add(actions, int(self.action_space.start), dtype=np.int64)
+        return np.clip(actions, self.low, self.high).astype(np.float32, copy=False)   # a fresh array already
 
     def encode(self, obs: Any) -> np.ndarray:
         """Raw observation(s) as flat float32 rows (:class:`~agents.spaces.ObservationEncoder`)."""
@@ -307,26 +405,21 @@ class PPO:
         return env_actions if rows.ndim == 2 else (int(env_actions[0]) if self.discrete else env_actions[0])
 
     # -- the update ----------------------------------------------------------------------------
-    def loss_backward(self, batch: Any, clip_range: float | None) -> dict[str, float]:
-        """``L`` on a :class:`~agents.rollout.RolloutBatch`, its gradients written into ``.grad``;
-        returns the losses and diagnostics of the minibatch."""
+    def loss_backward(self, batch: Any, clip_range: float | None) -> LossTerms:
+        """``L`` on a :class:`~agents.rollout.RolloutBatch` (its advantages as the loss takes them:
+        :meth:`train_on` normalizes them first), its gradients written into ``.grad``; returns
+        the per-row terms (:func:`update_metrics` makes the losses and diagnostics of them)."""
         c = self.config
         out, values = self._forward(batch.obs)
         dist = self.distribution(out)
-        log_prob, entropy = dist.log_prob(batch.actions), dist.entropy()
-        advantages = batch.advantages
-        if c.normalize_advantage and len(advantages) > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std(ddof=1) + 1e-8)
-        policy_loss, g_log_prob, ratio = clipped_surrogate(log_prob, batch.log_probs, advantages, clip_range)
-        v_loss, g_values = value_loss(values, batch.values, batch.returns, c.clip_range_vf)
+        log_ratio = dist.log_prob(batch.actions) - batch.log_probs
+        surrogate, g_log_prob, ratio = clipped_surrogate(log_ratio, batch.advantages, clip_range)
+        error, g_values = value_loss(values, batch.values, batch.returns, c.clip_range_vf)
         g_out, g_log_std = dist.backward(batch.actions, g_log_prob, np.full(len(ratio), -c.ent_coef / len(ratio)))
         self._backward(g_out, c.vf_coef * g_values)
         if g_log_std is not None:
             self.log_std.log_std.grad = g_log_std
-        log_ratio = log_prob - batch.log_probs
-        return {"policy_loss": policy_loss, "value_loss": v_loss, "entropy_loss": -float(entropy.mean()),
-                "approx_kl": float(np.mean(np.expm1(log_ratio) - log_ratio)),
-                "clip_fraction": 0.0 if clip_range is None else float(np.mean(np.abs(ratio - 1.0) > clip_range))}
+        return LossTerms(surrogate, error, dist.entropy(), log_ratio, ratio)
 
     def train_on(self, rollout: Any, step: int) -> dict[str, float]:
         """The update on a finished :class:`~agents.rollout.RolloutBuffer` collected by env step
@@ -335,28 +428,36 @@ class PPO:
         c = self.config
         self.optimizer.lr = c.schedule("learning_rate", step, self.total_steps)
         clip_range = None if c.clip_range is None else c.schedule("clip_range", step, self.total_steps)
-        params = self.optimizer.params
-        sums: dict[str, float] = dict.fromkeys(self.metric_names[:-1], 0.0)
-        count, too_far = 0, False
+        taken: list[LossTerms] = []          # the steps made, whose terms become the metrics
+        too_far = False
         for _ in range(c.n_epochs):
-            for batch in rollout.minibatches(c.batch_size, self.rng):
-                metrics = self.loss_backward(batch, clip_range)
-                too_far = c.target_kl is not None and metrics["approx_kl"] > 1.5 * c.target_kl
+            rows = rollout.epoch(c.batch_size, self.rng)
+            if c.normalize_advantage:        # per minibatch, all of the pass's at once
+                rows.advantages = normalized_advantages(rows.advantages, c.batch_size)
+            for batch in rows.split(c.batch_size):
+                terms = self.loss_backward(batch, clip_range)
+                too_far = c.target_kl is not None and \
+                    update_metrics([terms], clip_range)["approx_kl"] > 1.5 * c.target_kl
                 if too_far:                  # as SB3: this step is not taken and the update ends
                     break
-                if c.max_grad_norm > 0:
-                    clip_grad_norm(params, c.max_grad_norm)
-                self.optimizer.step()
-                self.n_updates += 1
-                count += 1
-                for key, value in metrics.items():
-                    sums[key] += value
+                self._step()
+                taken.append(terms)
             if too_far:
                 break
         returns, values = rollout.returns.ravel(), rollout.values.ravel()
         spread = float(np.var(returns))
         explained = 0.0 if spread == 0 else 1.0 - float(np.var(returns - values)) / spread   # SB3: NaN
-        return {**{k: v / max(count, 1) for k, v in sums.items()}, "explained_variance": explained}
+        return {**update_metrics(taken, clip_range), "explained_variance": explained}
+
+    def _step(self) -> None:
+        """One optimiser step on the gradients of :meth:`loss_backward`, clipped to a global norm
+        of ``max_grad_norm`` (the clip's scale applied as the step reads them)."""
+        max_norm = self.config.max_grad_norm
+        scale = 1.0
+        if max_norm > 0:
+            scale = clip_scale(math.sqrt(sum(float(np.vdot(g, g)) for g in self._grad_parts)), max_norm)
+        self.optimizer.step(scale)
+        self.n_updates += 1
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _modules(self) -> dict[str, Module]:

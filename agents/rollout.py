@@ -62,6 +62,17 @@ class RolloutBatch:
     def __len__(self) -> int:
         return len(self.obs)
 
+    def split(self, batch_size: int | None) -> Iterator[RolloutBatch]:
+        """Consecutive runs of ``batch_size`` rows (views; the last may be shorter), or the whole
+        batch for ``None``."""
+        if batch_size is None or batch_size >= len(self):
+            yield self
+            return
+        for start in range(0, len(self), batch_size):
+            rows = slice(start, start + batch_size)
+            yield RolloutBatch(self.obs[rows], self.actions[rows], self.log_probs[rows], self.values[rows],
+                               self.advantages[rows], self.returns[rows])
+
 
 class RolloutBuffer:
     """``n_steps`` rows of ``n_envs`` transitions; :meth:`finish` adds advantages and returns."""
@@ -99,20 +110,23 @@ class RolloutBuffer:
         self.advantages = gae(self.rewards, self.values, next_values, self.dones, gamma, gae_lambda)
         self.returns = self.advantages + self.values
 
-    def minibatches(self, batch_size: int | None, rng: np.random.Generator) -> Iterator[RolloutBatch]:
-        """The rollout's rows in a fresh random order, ``batch_size`` at a time (the last batch
-        may be smaller, as in SB3); ``None``, or a size of the whole rollout, is one batch in
-        order (no draw)."""
+    def epoch(self, batch_size: int | None, rng: np.random.Generator) -> RolloutBatch:
+        """Every row of the rollout in the order one pass of minibatches takes them: a fresh random
+        permutation, gathered once per column so that the minibatches are slices of it; ``None``,
+        or a size of the whole rollout, keeps the rows in order (views, no draw)."""
         size = self.n_steps * self.n_envs
         flat = [a.reshape(size, *a.shape[2:]) for a in
                 (self.obs, self.actions, self.log_probs, self.values, self.advantages, self.returns)]
         if batch_size is None or batch_size >= size:
-            yield RolloutBatch(*flat)
-            return
+            return RolloutBatch(*flat)
         order = rng.permutation(size)
-        for start in range(0, size, batch_size):
-            rows = order[start:start + batch_size]
-            yield RolloutBatch(*(a[rows] for a in flat))
+        return RolloutBatch(*(a.take(order, axis=0) for a in flat))
+
+    def minibatches(self, batch_size: int | None, rng: np.random.Generator) -> Iterator[RolloutBatch]:
+        """The rollout's rows in a fresh random order, ``batch_size`` at a time (the last batch
+        may be smaller, as in SB3); ``None``, or a size of the whole rollout, is one batch in
+        order (no draw)."""
+        return self.epoch(batch_size, rng).split(batch_size)
 
     def reset(self) -> None:
         self.pos = 0
@@ -165,6 +179,7 @@ class RolloutMemory:
         self.running_returns = np.zeros(n_envs, dtype=np.float64)
         self.lengths = np.zeros(n_envs, dtype=np.int64)        # steps into each episode in progress
         self.env_actions: deque[np.ndarray] = deque()          # (n_envs, *action_shape) per vector step
+        self._no_final_values = np.zeros(n_envs, dtype=agent.dtype)   # V(s^final) of a step that cut none
 
     def add(self, row: np.ndarray, action: Any, reward: float, next_row: np.ndarray, terminated: bool,
             truncated: bool) -> None:
@@ -177,19 +192,24 @@ class RolloutMemory:
         """One vector step; ``actions`` are those sent to the envs, ``next_rows`` the final
         observations of sub-envs whose episode ended."""
         sample = self.agent.last_sample
-        dones = np.asarray(terminated) | np.asarray(truncated)
-        cut = np.asarray(truncated) & ~np.asarray(terminated)
-        final_values = np.zeros(self.n_envs, dtype=self.buffer.values.dtype)
-        if cut.any():
-            final_values[cut] = self.agent.values(next_rows[cut])
+        terminated, truncated = np.asarray(terminated), np.asarray(truncated)
+        dones = terminated | truncated
+        ended = bool(dones.any())      # most steps end no episode: they skip the rest
+        final_values = self._no_final_values
+        if ended:
+            cut = truncated & ~terminated
+            if cut.any():
+                final_values = np.zeros(self.n_envs, dtype=self.buffer.values.dtype)
+                final_values[cut] = self.agent.values(next_rows[cut])
         self.buffer.add(sample.obs, sample.actions, sample.log_prob, sample.values,
                         self._scaled(np.asarray(rewards, dtype=np.float64), dones), dones, final_values)
         self.env_actions.append(np.array(actions, dtype=self.buffer.actions.dtype).reshape(self.n_envs,
                                                                                             *self.action_shape))
         self.lengths += 1
-        self.lengths[dones] = 0
-        while len(self.env_actions) > self.lengths.max():
-            self.env_actions.popleft()
+        if ended:                      # else every length grew by one with the deque: nothing to drop
+            self.lengths[dones] = 0
+            while len(self.env_actions) > self.lengths.max():
+                self.env_actions.popleft()
 
     def _scaled(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
         norm = self.agent.normalization

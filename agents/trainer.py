@@ -100,7 +100,8 @@ class Trainer:
         self.lanes, self.lanes_reason = self._lanes(agent, settings.lanes)
         self.blas_threads = 1 if settings.blas_threads == "auto" else int(settings.blas_threads)
         self.reducer: Serial | RowSplit = SERIAL
-        self.source = EnvSource(env, self.env_kwargs, agent.config.n_envs, agent.config.vec_env, eval_env)
+        self.source = EnvSource(env, self.env_kwargs, agent.config.n_envs, agent.config.vec_env, eval_env,
+                                processes=self._env_processes())
         self.source.check(agent, self.eval_freq)
         self.env, self.env_id, self.n_envs = self.source.env, self.source.env_id, self.source.n_envs
         if agent.config.n_envs != self.n_envs:      # a vector env given: the config says what ran
@@ -147,6 +148,10 @@ class Trainer:
     def _lanes(self, agent: Any, lanes: int | str) -> tuple[int, str]:
         """``(processes, why)``: the processes that split each update's rows (:mod:`agents.parallel`)."""
         return resolve_lanes(agent, lanes)
+
+    def _env_processes(self) -> int:
+        """Processes that share the stepping of the sub-envs (the lanes split updates instead)."""
+        return 1
 
     def _memory(self) -> Any:
         """What the collector stores each transition in and replays the episodes in progress from

@@ -355,9 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="BLAS threads per process for the updates: a number, or 'auto' (default) to let the "
                             "trainer choose")
     train.add_argument("--lanes", type=_auto_or_positive, metavar="N|auto",
-                       help="processes that split each batch's rows (Linux), BLAS then running one thread per "
-                            "process; 'auto' (default) picks from the update's size and the machine's cores. "
-                            "Recorded in run.json and reused by --resume")
+                       help="processes that share a run's work (Linux): an off-policy update's rows (BLAS then "
+                            "running one thread per process), an on-policy run's sub-envs; 'auto' (default) picks "
+                            "from the update's size or the number of sub-envs, and the machine's cores. Never "
+                            "changes the results. Recorded in run.json and reused by --resume")
     train.add_argument("--no-gif", action="store_true", help="skip the GIF of an episode at the end")
 
     ev = add("eval", cmd_eval, "evaluate a checkpoint or run folder")

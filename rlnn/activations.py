@@ -109,6 +109,9 @@ class Tanh(Activation):
         self._y = np.tanh(x, out=out)
         return self._y
 
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        return np.tanh(x)                         # no cache to keep aside
+
     def _local_grad(self, grad_out: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         slope = np.multiply(self._y, self._y)
         np.subtract(1.0, slope, out=slope)        # 1 - y^2

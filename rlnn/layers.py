@@ -106,12 +106,12 @@ class Linear(Module):
                 weight_grad += self._x.T @ grad_out
             else:   # written in place: no temporary, no extra pass
                 np.matmul(self._x.T, grad_out, out=weight_grad)
-            if self.bias is not None:
+            if self.bias is not None:   # the ufunc's reduce: np.sum's result without its wrapper's cost
                 bias_grad = self.bias.grad
                 if accumulate:
-                    bias_grad += grad_out.sum(axis=0)
+                    bias_grad += np.add.reduce(grad_out, axis=0)
                 else:
-                    np.sum(grad_out, axis=0, out=bias_grad)
+                    np.add.reduce(grad_out, axis=0, out=bias_grad)
         return _matmul(grad_out, self.weight.value.T) if input_grad else None
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
@@ -212,10 +212,10 @@ class Sequential(Module):
         for layer in self.layers:
             if type(layer) is Linear:
                 x = layer._predict(layer._accept(x) if self._check_layers else x)
-            elif isinstance(layer, Sequential):
-                x = layer._predict(layer._accept(x))
             elif isinstance(layer, Activation):
                 x = layer._predict(x)
+            elif isinstance(layer, Sequential):
+                x = layer._predict(layer._accept(x))
             elif isinstance(layer, FeatureLayer):
                 x = layer._predict(layer._accept(x) if self._check_layers else x)
             else:
@@ -234,6 +234,8 @@ class Sequential(Module):
             layer = self.layers[i]
             if owned and isinstance(layer, Activation):
                 g = layer._local_grad(g, g)
+            elif type(layer) is Linear:   # what _layer_backward does for it, one call fewer
+                g = layer.backward(g, param_grads=param_grads, input_grad=input_grad or i > 0, accumulate=accumulate)
             else:
                 g = _layer_backward(layer, g, param_grads, input_grad or i > 0, accumulate)
             owned = type(layer) is Linear or (isinstance(layer, FeatureLayer) and layer._fresh)

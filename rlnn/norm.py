@@ -50,6 +50,14 @@ halves share the batch statistics)::
     critic.backward(np.concatenate([dq, np.zeros_like(dq)]))   # s' half: no gradient (a target)
     critic.predict(sa)                                   # eval mode (running statistics), nothing cached
 
+Speed (a CrossQ update spends about a fifth of its time in these layers): a train-mode pass
+keeps ``x − μ_B`` rather than ``z``, folds ``γ``, ``r``, ``d`` and ``1/√(σ_B² + ε)`` into one
+scale and one shift per feature, needs only ``Σ g`` and ``Σ g z`` backward, and adds over the
+batch with BLAS (:func:`sums`, twice as fast as numpy's sums). That is four elementwise passes
+over the batch forward and five backward, two sums each, where the formulas as written take five
+passes and two numpy sums forward, seven and four backward. The sums add in another order than
+``x.sum(axis=0)``: results match it to float rounding, not bit for bit.
+
 The running statistics and the step count are buffers (``running_mean``, ``running_var``,
 ``num_batches``): in ``state_dict``, saved and restored with the weights, not in
 ``parameters()``. A train-mode pass needs at least 2 rows (a variance of one row is 0).
@@ -60,6 +68,7 @@ parameters, so memory shared through :func:`~rlnn.module.move_parameters` does n
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -71,15 +80,45 @@ from .module import Parameter, register_module
 from .optim import hyperparameter
 
 
+@lru_cache(maxsize=64)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of ``n`` ones, kept per length and dtype (a handful of batch sizes)."""
+    ones = np.ones(n, dtype=dtype)
+    ones.flags.writeable = False
+    return ones
+
+
+def sums(x: np.ndarray, axis: int) -> np.ndarray:
+    """``Σ x`` over ``axis`` of a 2-D ``x`` (that axis dropped) as one BLAS matrix-vector product
+    with a vector of ones: ``1ᵀ x`` for the columns, ``x 1`` for the rows. Why not ``x.sum``:
+    numpy adds a float32 ``(512, 256)`` column by column in 24 µs, BLAS in 12 µs (measured here)."""
+    return _ones(x.shape[0], x.dtype) @ x if axis == 0 else x @ _ones(x.shape[1], x.dtype)
+
+
+def center(x: np.ndarray, axis: int, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(x − μ, μ, σ², 1/√(σ² + ε))`` with ``μ`` and the biased ``σ²`` taken over ``axis``
+    (kept as a length-1 axis for LayerNorm's rows, dropped for BatchNorm's columns); ``x − μ``
+    is a new array."""
+    n = x.shape[axis]
+    mean = sums(x, axis)
+    mean /= n
+    if axis == 1:
+        mean = mean[:, None]
+    centered = x - mean
+    var = sums(np.square(centered), axis)
+    var /= n
+    if axis == 1:
+        var = var[:, None]
+    inv_std = var + eps
+    np.sqrt(inv_std, out=inv_std)
+    np.divide(1.0, inv_std, out=inv_std)
+    return centered, mean, var, inv_std
+
+
 def standardize(x: np.ndarray, axis: int, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(z, 1/√(σ² + ε), μ, σ²)`` with ``z = (x − μ) / √(σ² + ε)``, ``μ`` and the biased ``σ²``
     taken over ``axis`` (kept as a length-1 axis for LayerNorm's rows, dropped for BatchNorm)."""
-    keep = axis == 1
-    mean = x.mean(axis=axis, keepdims=keep)
-    z = x - mean
-    var = np.mean(z * z, axis=axis, keepdims=keep)
-    inv_std = np.sqrt(var + eps)
-    np.divide(1.0, inv_std, out=inv_std)
+    z, mean, var, inv_std = center(x, axis, eps)
     z *= inv_std
     return z, inv_std, mean, var
 
@@ -89,11 +128,25 @@ def standardize_backward(dz: np.ndarray, z: np.ndarray, inv_std: np.ndarray, axi
 
         dL/dx = (dz − mean dz − z · mean(dz z)) / √(σ² + ε)      means over ``axis``
     """
-    dx = dz - dz.mean(axis=axis, keepdims=True)
-    dx -= z * np.mean(dz * z, axis=axis, keepdims=True)
+    n = z.shape[axis]
+    keep = (slice(None), None) if axis == 1 else (slice(None),)
+    dx = dz * z
+    dz_z = sums(dx, axis)[keep]
+    dz_z /= n
+    np.multiply(z, dz_z, out=dx)
+    np.subtract(dz, dx, out=dx)
+    dz_mean = sums(dz, axis)[keep]
+    dz_mean /= n
+    dx -= dz_mean
     dx *= inv_std
     return dx
 
+
+def _clip(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``np.clip(x, low, high)`` in place, for ``low <= high``: two ufuncs cost half of
+    ``np.clip``'s Python wrapper on a vector of a few hundred (measured 2.6 µs vs 4.4 µs)."""
+    np.maximum(x, low, out=x)
+    return np.minimum(x, high, out=x)
 
 
 def add_or_write(grad: np.ndarray, value: np.ndarray, accumulate: bool) -> None:
@@ -103,6 +156,7 @@ def add_or_write(grad: np.ndarray, value: np.ndarray, accumulate: bool) -> None:
         grad += value
     else:
         np.copyto(grad, value)
+
 
 class _Affine(FeatureLayer):
     """The learnable per-feature ``y = γ x̂ + β`` both layers end with, and their checks."""
@@ -119,10 +173,10 @@ class _Affine(FeatureLayer):
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return [("scale", self.scale), ("shift", self.shift)]
 
-    def _param_grads(self, g: np.ndarray, x_hat_sum: np.ndarray, accumulate: bool) -> None:
-        """Store ``dL/dγ = x_hat_sum`` (``Σ_n g x̂``) and ``dL/dβ = Σ_n g``."""
+    def _param_grads(self, g_sum: np.ndarray, x_hat_sum: np.ndarray, accumulate: bool) -> None:
+        """Store ``dL/dγ = x_hat_sum`` (``Σ_n g x̂``) and ``dL/dβ = g_sum`` (``Σ_n g``)."""
         add_or_write(self.scale.grad, x_hat_sum, accumulate)
-        add_or_write(self.shift.grad, g.sum(axis=0), accumulate)
+        add_or_write(self.shift.grad, g_sum, accumulate)
 
 
 @register_module
@@ -163,50 +217,61 @@ class BatchNorm(_Affine):
         """Whether the next train-mode pass renormalizes (``renorm`` and the warm-up is over)."""
         return self.renorm and int(self.num_batches.value) >= self.warmup_steps
 
-    def _running_affine(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(1/σ, β − μ γ/σ)`` with ``σ = √(σ² + ε)``: eval mode is ``y = x · γ/σ + that``."""
+    def _running_affine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(1/σ, γ/σ, β − μ γ/σ)`` with ``σ = √(σ² + ε)``: eval mode is ``y = x · γ/σ + (β − μ γ/σ)``."""
         inv_std = np.sqrt(self.running_var.value + self.eps)
         np.divide(1.0, inv_std, out=inv_std)
-        return inv_std, self.shift.value - self.running_mean.value * (self.scale.value * inv_std)
+        gain = self.scale.value * inv_std
+        return inv_std, gain, self.shift.value - self.running_mean.value * gain
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        inv_std, offset = self._running_affine()
-        y = x * (self.scale.value * inv_std)
+        _, gain, offset = self._running_affine()
+        y = x * gain
         y += offset
         return y
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         if not self.training:
-            inv_std, offset = self._running_affine()
+            inv_std, gain, offset = self._running_affine()
             # the input, not z: an actor's dQ/da (param_grads=False) never needs z
             self._cache, self._batch_stats = (x, inv_std, self.running_mean.value.copy(), None), False
-            y = x * (self.scale.value * inv_std)     # the same operations as _predict: equal bit for bit
+            y = x * gain             # the same operations as _predict: equal bit for bit
             y += offset
             return y
         rows = x.shape[0]
         if rows < 2:
             raise ValueError(f"{self._name()} in train mode needs a batch of at least 2 rows to take a variance, "
                              f"got {rows}; use predict() or eval() for single rows")
-        z, inv_std, mean, var = standardize(x, 0, self.eps)
-        scale, offset, r, d = self.scale.value, self.shift.value, None, None
+        centered, mean, var, inv_std = center(x, 0, self.eps)
+        gain, offset, r, d = self.scale.value * inv_std, self.shift.value, None, None    # y = γ z + β
         if self.renorm_active:
             # r and d compare the batch with the running statistics before this batch updates them
             run_inv_std = np.sqrt(self.running_var.value + self.eps)
             np.divide(1.0, run_inv_std, out=run_inv_std)
-            r = np.clip(run_inv_std / inv_std, 1.0 / self.r_max, self.r_max)       # σ_B / σ
-            d = np.clip((mean - self.running_mean.value) * run_inv_std, -self.d_max, self.d_max)
-            scale, offset = scale * r, offset + scale * d
+            r = _clip(run_inv_std / inv_std, 1.0 / self.r_max, self.r_max)         # σ_B / σ
+            d = _clip((mean - self.running_mean.value) * run_inv_std, -self.d_max, self.d_max)
+            gain *= r                                                             # y = γ (r z + d) + β
+            offset = offset + self.scale.value * d
         self._update_running(mean, var, rows)
-        self._cache, self._batch_stats = (z, inv_std, r, d), True
-        y = z * scale
+        # Kept: x − μ_B, not z. Scaling it to z would cost a pass over the batch here; backward
+        # folds 1/σ_B into per-feature factors instead. Two passes make y = (x − μ_B) γ r/σ_B + (β + γ d).
+        self._cache, self._batch_stats = (centered, inv_std, r, d), True
+        y = centered * gain
         y += offset
         return y
 
     def _update_running(self, mean: np.ndarray, var: np.ndarray, rows: int) -> None:
+        """``μ ← μ + m (μ_B − μ)``, ``σ² ← σ² + m (σ_B² N/(N−1) − σ²)`` in place, with ``mean``
+        and ``var`` (spent after this) as the temporaries."""
         m = self.momentum
         running_mean, running_var = self.running_mean.value, self.running_var.value
-        running_mean += m * (mean - running_mean)
-        running_var += m * (var * (rows / (rows - 1)) - running_var)
+        mean -= running_mean
+        mean *= m
+        running_mean += mean
+        var *= rows / (rows - 1)
+        var -= running_var
+        var *= m
+        running_var += var
         self.num_batches.value += 1
 
     def backward(self, grad_out: np.ndarray, *, param_grads: bool = True,
@@ -218,16 +283,43 @@ class BatchNorm(_Affine):
         if not self._batch_stats:      # eval mode: y = γ (x − μ)/σ + β, a fixed affine map
             x, mean = saved, a
             if param_grads:
-                self._param_grads(g, np.sum(g * ((x - mean) * inv_std), axis=0), accumulate)
+                self._param_grads(sums(g, 0), sums(g * (x - mean), 0) * inv_std, accumulate)
             return g * (self.scale.value * inv_std) if input_grad else None
-        z, r, d = saved, a, b
+        if not (param_grads or input_grad):
+            return None
+        return self._batch_backward(g, saved, inv_std, a, b, param_grads, input_grad, accumulate)
+
+    def _batch_backward(self, g: np.ndarray, centered: np.ndarray, inv_std: np.ndarray, r: np.ndarray | None,
+                        d: np.ndarray | None, param_grads: bool, input_grad: bool,
+                        accumulate: bool) -> np.ndarray | None:
+        """Train-mode backward from the cached ``x − μ_B`` with ``s = 1/√(σ_B² + ε)``,
+        ``z = (x − μ_B) s`` and ``r``, ``d`` constants (1 and 0 without renorm): the module
+        docstring's formulas with ``dz = γ r g``, from two column sums::
+
+            Σ g      Σ g z = s Σ g (x − μ_B)
+            dL/dβ = Σ g      dL/dγ = r Σ g z + d Σ g
+            dL/dx = γ r s (g − Σ g / N − (x − μ_B) · s Σ g z / N)
+
+        After the product ``g (x − μ_B)``, four passes over the batch in place on its array,
+        which becomes ``dL/dx``.
+        """
+        work = g * centered
+        g_sum = sums(g, 0)
+        g_z_sum = sums(work, 0)
+        g_z_sum *= inv_std
         if param_grads:
-            gz = np.sum(g * z, axis=0)
-            self._param_grads(g, gz if r is None else r * gz + d * g.sum(axis=0), accumulate)   # Σ g (r z + d)
+            self._param_grads(g_sum, g_z_sum if r is None else r * g_z_sum + d * g_sum, accumulate)
         if not input_grad:
             return None
-        dz = g * (self.scale.value if r is None else self.scale.value * r)
-        return standardize_backward(dz, z, inv_std, 0)
+        rows = g.shape[0]
+        np.multiply(centered, g_z_sum * (inv_std / rows), out=work)
+        np.subtract(g, work, out=work)
+        work -= g_sum / rows
+        gain = self.scale.value * inv_std
+        if r is not None:
+            gain *= r
+        work *= gain
+        return work
 
     def config(self) -> dict[str, Any]:
         return {"type": "BatchNorm", "features": self.features, "momentum": self.momentum, "eps": self.eps,
@@ -263,7 +355,7 @@ class LayerNorm(_Affine):
         z, inv_std = self._cache
         g = self._grad_in(grad_out, z.shape[0])
         if param_grads:
-            self._param_grads(g, np.sum(g * z, axis=0), accumulate)
+            self._param_grads(sums(g, 0), sums(g * z, 0), accumulate)
         return standardize_backward(g * self.scale.value, z, inv_std, 1) if input_grad else None
 
     def config(self) -> dict[str, Any]:
@@ -291,4 +383,4 @@ def make_norm(name: str, features: int, dtype: Any, options: dict[str, Any] | No
     return cls(features, dtype=dtype, **fixed, **options)
 
 
-__all__ = ["NORMS", "BatchNorm", "LayerNorm", "make_norm", "standardize", "standardize_backward"]
+__all__ = ["NORMS", "BatchNorm", "LayerNorm", "center", "make_norm", "standardize", "standardize_backward", "sums"]

@@ -118,8 +118,10 @@ class Optimizer:
                              "it must return a finite number >= 0")
         return float(lr)
 
-    def step(self) -> None:
-        self.update_part(0, 1, self.advance())
+    def step(self, grad_scale: float = 1.0) -> None:
+        """One update, reading ``grad_scale · grad`` (a clip's scale, :func:`clip_scale`, applied
+        in the pass that reads the gradient instead of one of its own)."""
+        self.update_part(0, 1, self.advance(), grad_scale)
 
     def advance(self) -> float:
         """Count one step and return its learning rate, without updating anything: the first

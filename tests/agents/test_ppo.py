@@ -185,9 +185,9 @@ def test_a2c_runs_and_updates_every_rollout():
     assert trainer.last_metrics["clip_fraction"] == 0.0
 
 
-def test_lanes_beyond_one_are_refused_in_one_line():
-    with pytest.raises(ValueError, match="run in one process"):
-        OnPolicyTrainer(make(), "CartPole-v1", RunSettings(100, progress=False, lanes=2))
+def test_lanes_beyond_the_sub_envs_are_refused_in_one_line():
+    with pytest.raises(ValueError, match="lanes=3 splits the sub-envs over processes, but n_envs=2"):
+        OnPolicyTrainer(make(n_envs=2), "CartPole-v1", RunSettings(100, progress=False, lanes=3))
 
 
 def test_target_kl_ends_an_update_early():

@@ -9,7 +9,7 @@ import pytest
 from gymnasium import spaces
 
 from agents.distributions import Categorical, DiagGaussian
-from agents.ppo import PPO, clipped_surrogate, value_loss
+from agents.ppo import PPO, clipped_surrogate, update_metrics, value_loss
 from agents.rollout import RolloutBatch
 from rlnn.gradcheck import numerical_gradient, relative_error
 
@@ -28,18 +28,19 @@ def test_clipped_surrogate_gradient(clip_range):
     r = rng(1)
     log_prob, old = r.normal(0, 0.4, B), r.normal(0, 0.4, B)
     advantages = r.standard_normal(B)
-    _, grad, ratio = clipped_surrogate(log_prob, old, advantages, clip_range)
+    _, grad, ratio = clipped_surrogate(log_prob - old, advantages, clip_range)
     if clip_range is not None:
         assert np.any(ratio > 1 + clip_range) and np.any(ratio < 1 - clip_range)
         assert np.any(grad == 0) and np.any(grad != 0)     # clipped rows pass no gradient
-    numeric = numerical_gradient(lambda: clipped_surrogate(log_prob, old, advantages, clip_range)[0], log_prob)
+    numeric = numerical_gradient(lambda: -clipped_surrogate(log_prob - old, advantages, clip_range)[0].mean(),
+                                 log_prob)
     assert relative_error(grad, numeric) < TOL
 
 
 def test_without_clipping_at_ratio_one_the_surrogate_is_a2c_s_policy_gradient():
     """One step from the collecting policy: d(−mean ρ Â)/dlog π = −Â / B, A2C's −mean(Â log π)."""
     log_prob, advantages = rng(2).standard_normal(B), rng(3).standard_normal(B)
-    _, grad, ratio = clipped_surrogate(log_prob, log_prob.copy(), advantages, None)
+    _, grad, ratio = clipped_surrogate(log_prob - log_prob, advantages, None)
     assert np.all(ratio == 1.0)
     np.testing.assert_array_equal(grad, -advantages / B)
 
@@ -51,7 +52,7 @@ def test_value_loss_gradient(clip_range_vf):
     _, grad = value_loss(values, old, returns, clip_range_vf)
     if clip_range_vf is not None:
         assert np.any(np.abs(values - old) > clip_range_vf) and np.any(grad == 0)
-    numeric = numerical_gradient(lambda: value_loss(values, old, returns, clip_range_vf)[0], values)
+    numeric = numerical_gradient(lambda: np.mean(value_loss(values, old, returns, clip_range_vf)[0] ** 2), values)
     assert relative_error(grad, numeric) < TOL
 
 
@@ -111,7 +112,7 @@ def test_whole_loss_gradient_through_the_networks(action_space, overrides):
     c = agent.config
 
     def loss() -> float:
-        m = agent.loss_backward(batch, clip)
+        m = update_metrics([agent.loss_backward(batch, clip)], clip)
         return m["policy_loss"] + c.vf_coef * m["value_loss"] + c.ent_coef * m["entropy_loss"]
 
     loss()

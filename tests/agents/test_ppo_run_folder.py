@@ -32,8 +32,8 @@ def test_train_eval_render_and_resume_from_the_command_line(tmp_path, capsys):
     assert main(["train", "--resume", str(out), "--steps", "1600", "--quiet", "--no-gif"]) == 0
     assert json.loads((out / "run.json").read_text())["total_steps"] == 1600
     assert main(["train", "ppo", "CartPole-v1", "--steps", "100", "--out", str(tmp_path / "x"), "--lanes", "2",
-                 "--quiet"]) == 2
-    assert "run in one process" in capsys.readouterr().err
+                 "--set", "n_envs=1", "--quiet"]) == 2
+    assert "lanes=2 splits the sub-envs over processes, but n_envs=1" in capsys.readouterr().err
 
 
 def test_the_python_api_trains_resumes_and_loads_a2c(tmp_path):

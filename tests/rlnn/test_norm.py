@@ -111,6 +111,78 @@ def test_batch_renorm_unclipped_trains_the_eval_function_with_r_and_d_held_const
     np.testing.assert_allclose(layer.shift.grad, g.sum(axis=0), rtol=1e-12)
 
 
+def _reference(layer, x, g):
+    """The module docstring's formulas written out in float64 for a train-mode pass from the
+    layer's current state: ``(y, dL/dx, dL/dγ, dL/dβ)``."""
+    x, g = x.astype(np.float64), g.astype(np.float64)
+    gamma, beta = layer.scale.value.astype(np.float64), layer.shift.value.astype(np.float64)
+    mean, var = x.mean(axis=0), x.var(axis=0)
+    z = (x - mean) / np.sqrt(var + layer.eps)
+    r, d = 1.0, 0.0
+    if layer.renorm_active:
+        sigma = np.sqrt(layer.running_var.value.astype(np.float64) + layer.eps)
+        r = np.clip(np.sqrt(var + layer.eps) / sigma, 1 / layer.r_max, layer.r_max)
+        d = np.clip((mean - layer.running_mean.value) / sigma, -layer.d_max, layer.d_max)
+    dz = gamma * r * g
+    dx = (dz - dz.mean(axis=0) - z * (dz * z).mean(axis=0)) / np.sqrt(var + layer.eps)
+    return gamma * (r * z + d) + beta, dx, (g * (r * z + d)).sum(axis=0), g.sum(axis=0)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+@pytest.mark.parametrize("renorm", [False, True])
+def test_batch_norm_train_pass_matches_the_formulas_written_out(dtype, tol, renorm):
+    """The fast train-mode pass (x − μ_B kept, scales folded, BLAS sums) against the module
+    docstring's formulas in float64; r and d clipped in some features, free in others; every
+    combination of backward's flags."""
+    x, g = _x((32, 5), shift=0.5).astype(dtype), _x((32, 5), seed=4).astype(dtype)
+    layer = _affine(rlnn.BatchNorm(5, renorm=renorm, warmup_steps=0, dtype=dtype))
+    layer.running_mean.value = x.mean(axis=0) + np.array([0.1, -0.2, 30.0, 0.0, -30.0])   # d = ±d_max at 2, 4
+    layer.running_var.value = x.var(axis=0) * np.array([1.5, 0.7, 1.0, 100.0, 0.01])      # r at 3, 4
+    y_ref, dx_ref, dscale_ref, dshift_ref = _reference(layer, x, g)
+    assert renorm == layer.renorm_active
+
+    def close(got, want):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+
+    y = layer(x)
+    assert y.dtype == dtype
+    close(y, y_ref)
+    layer.zero_grad()
+    close(layer.backward(g, accumulate=False), dx_ref)
+    close(layer.scale.grad, dscale_ref)
+    close(layer.shift.grad, dshift_ref)
+    assert layer.backward(g, input_grad=False) is None                     # accumulates: twice the gradient
+    close(layer.scale.grad, 2 * dscale_ref)
+    close(layer.shift.grad, 2 * dshift_ref)
+    layer.zero_grad()
+    close(layer.backward(g, param_grads=False), dx_ref)
+    assert not layer.scale.grad.any() and not layer.shift.grad.any()
+
+
+def test_sums_are_blas_sums_along_either_axis():
+    x = _x((7, 3)).astype(np.float32)
+    for axis in (0, 1):
+        got = rlnn.norm.sums(x, axis)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, x.astype(np.float64).sum(axis=axis), rtol=1e-6)
+    assert rlnn.norm.sums(x, 0) is not rlnn.norm.sums(x, 0)                # a new array each time
+    centered, mean, var, inv_std = rlnn.norm.center(x.astype(np.float64), 1, 1e-3)
+    assert centered.shape == x.shape and mean.shape == var.shape == inv_std.shape == (7, 1)
+    np.testing.assert_allclose(var[:, 0], x.var(axis=1), rtol=1e-6)
+
+
+def test_a_dead_feature_with_a_tiny_eps_stays_finite():
+    """A feature that is 0 in every row (a ReLU that never fires) with eps 1e-40: 1/(σ_B² + ε) is
+    1e40, infinite in float32, so the backward must never form it (0 · inf would be NaN)."""
+    x = _x((16, 3)).astype(np.float32)
+    x[:, 1] = 0.0
+    layer = rlnn.BatchNorm(3, eps=1e-40)
+    y = layer(x)
+    dx = layer.backward(_x((16, 3), seed=2).astype(np.float32))
+    assert np.isfinite(y).all() and np.isfinite(dx).all() and np.isfinite(layer.scale.grad).all()
+    assert not y[:, 1].any()
+
+
 def test_layer_norm_gradients():
     assert check_module(_affine(rlnn.LayerNorm(5, dtype=np.float64)), _x((4, 5))) < TOL
 
