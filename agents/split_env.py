@@ -70,7 +70,6 @@ class SplitVectorEnv(VectorEnv):
         self._terminated = shared_array(n_envs, np.bool_)
         self._truncated = shared_array(n_envs, np.bool_)
         self._messages = [shared_array(MESSAGE_BYTES, np.uint8) for _ in range(processes)]
-        self._request: Any = None
         self._make = make
         self.envs: list[gym.Env] = [first]       # this process's sub-envs (after the fork, each process's own)
         self._group = ProcessGroup(processes, self._work)
