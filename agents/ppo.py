@@ -4,7 +4,8 @@ configuration of it, on ``rlnn`` networks, every gradient by hand.
 Networks (Stable-Baselines3's ``MlpPolicy``): an actor ``MLP([obs_dim, *net_arch, k])`` and a
 critic ``MLP([obs_dim, *net_arch, 1])``, or with ``share_net`` one trunk ``MLP([obs_dim, *net_arch])``
 under a linear policy head and a linear value head; tanh; orthogonal initialisation with gain √2
-(hidden layers), 0.01 (policy head: a near-uniform first policy) and 1 (value head). Policies::
+(hidden layers), 0.01 (policy head: a near-uniform first policy) and 1 (value head), or with
+``ortho_init=False`` PyTorch's default, U(±1/√fan_in) for weights and biases. Policies::
 
     Discrete(k)   categorical   π(a|s) = softmax(z)_a,  z = actor(s)
     Box(d)        Gaussian      N(μ, diag σ²),  μ = actor(s),  log σ = ℓ, a parameter of its own
@@ -46,7 +47,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from rlnn.init import orthogonal
+from rlnn.init import fan_in_uniform, orthogonal
 from rlnn.layers import MLP, Linear
 from rlnn.module import Module, Parameter, contiguous_spans, move_parameters
 from rlnn.optim import Adam, RMSProp, clip_scale
@@ -94,7 +95,8 @@ class PPOConfig:
     """One trunk under both heads instead of separate actor and critic networks."""
     activation: str = "tanh"
     ortho_init: bool = True
-    """Orthogonal initialisation (gains √2, 0.01, 1); else the layers' defaults (Xavier, He)."""
+    """Orthogonal initialisation (gains √2, 0.01, 1); else PyTorch's ``nn.Linear`` default, what SB3
+    then keeps: weights and biases from U(±1/√fan_in) (``rlnn.init.fan_in_uniform``)."""
     log_std_init: float = 0.0
     """Initial log σ of a Gaussian policy."""
     optimizer: str = "adam"
@@ -316,21 +318,27 @@ class PPO:
         else:
             raise ValueError(f"{self.algo.upper()} needs a Discrete or 1-D Box action space, got {action_space}")
         self.rng = np.random.default_rng(seed)
-        hidden = partial(orthogonal, gain=math.sqrt(2)) if c.ortho_init else None
+        hidden = partial(orthogonal, gain=math.sqrt(2)) if c.ortho_init else "fan_in_uniform"
+        head = "xavier_uniform" if c.ortho_init else "fan_in_uniform"      # an orthogonal head is drawn below
         sizes = [self.obs_dim, *c.net_arch]
         if c.share_net:
             self.trunk = MLP(sizes, c.activation, output_activation=c.activation, init=hidden, rng_or_seed=self.rng,
                              dtype=self.dtype)
-            self.actor = Linear(sizes[-1], out_dim, rng_or_seed=self.rng, dtype=self.dtype)
-            self.critic = Linear(sizes[-1], 1, rng_or_seed=self.rng, dtype=self.dtype)
+            self.actor = Linear(sizes[-1], out_dim, init=head, rng_or_seed=self.rng, dtype=self.dtype)
+            self.critic = Linear(sizes[-1], 1, init=head, rng_or_seed=self.rng, dtype=self.dtype)
         else:
             self.trunk = None
             self.actor = MLP([*sizes, out_dim], c.activation, init=hidden, rng_or_seed=self.rng, dtype=self.dtype)
             self.critic = MLP([*sizes, 1], c.activation, init=hidden, rng_or_seed=self.rng, dtype=self.dtype)
         if c.ortho_init:
             for net, gain in ((self.actor, 0.01), (self.critic, 1.0)):
-                head = net if isinstance(net, Linear) else net.linears[-1]
-                head.weight.value = orthogonal(head.weight.shape, self.rng, self.dtype, gain=gain)
+                last = net if isinstance(net, Linear) else net.linears[-1]
+                last.weight.value = orthogonal(last.weight.shape, self.rng, self.dtype, gain=gain)
+        else:            # PyTorch's nn.Linear draws its biases from U(±1/√fan_in) as well
+            for net in (self.trunk, self.actor, self.critic):
+                for linear in [] if net is None else [net] if isinstance(net, Linear) else net.linears:
+                    linear.bias.value = fan_in_uniform((linear.in_features, linear.out_features), self.rng,
+                                                       self.dtype)[0]
         self.log_std = None if self.discrete else LogStd(out_dim, c.log_std_init, self.dtype)
         self._grad_parts = pack_together(list(self._modules().values()))
         params = [p for m in self._modules().values() for p in m.parameters()]

@@ -9,11 +9,16 @@ name                distribution                                   for
 ``xavier_uniform``  U(-sqrt(3/fan_in), +sqrt(3/fan_in))  (Var = 1/n)
 ``he_normal``       N(0, 2/fan_in)              (Var = 2/n)         ReLU, leaky ReLU
 ``he_uniform``      U(-sqrt(6/fan_in), +sqrt(6/fan_in))  (Var = 2/n)
+``fan_in_uniform``  U(-1/sqrt(fan_in), +1/sqrt(fan_in))  (Var = 1/3n)  PyTorch's ``nn.Linear`` default
 ``uniform``         U(-1, 1)                    (the naive choice)
 ``normal``          N(0, 1)                     (seed 002's notebook)
 ``zeros``           0                           (biases)
 ``orthogonal``      gain · Q, Q from the QR of a normal matrix      PPO, A2C (see below)
 ==================  =============================================  ==========================
+
+``fan_in_uniform`` is the "commonly used heuristic" Glorot & Bengio (2010, eq. 1) start from,
+and what PyTorch's ``nn.Linear`` draws for its weights and biases; it is there so that a config
+written for a PyTorch library (``ortho_init=False`` in Stable-Baselines3) starts where it did.
 
 Variance ``1/n`` keeps the variance of a unit's pre-activation equal to that of its inputs
 when the activation is near-linear around 0; ReLU zeroes half of its inputs, so He doubles it.
@@ -58,6 +63,11 @@ def he_uniform(shape: tuple[int, ...], rng: np.random.Generator, dtype=np.float3
     return rng.uniform(-limit, limit, shape).astype(dtype)
 
 
+def fan_in_uniform(shape: tuple[int, ...], rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
+    limit = 1.0 / np.sqrt(_fan_in(shape))
+    return rng.uniform(-limit, limit, shape).astype(dtype)
+
+
 def uniform(shape: tuple[int, ...], rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
     return rng.uniform(-1.0, 1.0, shape).astype(dtype)
 
@@ -89,6 +99,7 @@ INITIALIZERS: dict[str, InitFn] = {
     "xavier_uniform": xavier_uniform,
     "he_normal": he_normal,
     "he_uniform": he_uniform,
+    "fan_in_uniform": fan_in_uniform,
     "uniform": uniform,
     "normal": normal,
     "zeros": zeros,

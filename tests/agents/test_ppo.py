@@ -26,6 +26,7 @@ from agents import (
 from agents.checkpoint import export_policy
 from agents.ppo import A2CConfig, PPOConfig
 from rlnn.init import orthogonal
+from rlnn.layers import Linear
 from rlnn.optim import Adam, RMSProp
 
 CARTPOLE, PENDULUM = gym.make("CartPole-v1"), gym.make("Pendulum-v1")
@@ -111,6 +112,27 @@ def test_orthogonal_initialisation_and_its_gains():
     np.testing.assert_allclose(np.linalg.svd(agent.critic.linears[-1].weight.value, compute_uv=False), 1.0, rtol=1e-5)
     plain = make(net_arch=[64, 64], ortho_init=False)
     assert not np.allclose(np.linalg.svd(plain.actor.linears[0].weight.value, compute_uv=False), math.sqrt(2), rtol=0.1)
+
+
+@pytest.mark.parametrize("share_net", [False, True])
+def test_without_orthogonal_init_weights_and_biases_start_as_pytorch_draws_them(share_net):
+    """SB3's ``ortho_init=False`` keeps ``nn.Linear``'s U(±1/√fan_in) for weights and biases: a
+    Gaussian policy then starts with small means, not actions pinned at the bounds."""
+    env = gym.make("Pendulum-v1")
+    agent = PPO(env.observation_space, env.action_space,
+                {**TINY, "net_arch": [256, 256], "activation": "relu", "ortho_init": False, "share_net": share_net})
+    linears = [lin for net in (agent.trunk, agent.actor, agent.critic) if net is not None
+               for lin in ([net] if isinstance(net, Linear) else net.linears)]
+    assert len(linears) == (4 if share_net else 6)
+    for lin in linears:
+        limit = 1 / math.sqrt(lin.in_features)
+        for values in (lin.weight.value, lin.bias.value):
+            assert np.abs(values).max() <= limit
+            if values.size >= 256:      # enough draws to see the distribution
+                assert np.abs(values).max() > 0.9 * limit
+                assert values.var() == pytest.approx(limit ** 2 / 3, rel=0.3)
+    means, _ = agent._forward(np.random.default_rng(0).standard_normal((500, 3)).astype(np.float32), cache=False)
+    assert np.abs(means).max() < 0.5
 
 
 def train(tmp_path, name, cls=PPO, env_id="CartPole-v1", steps=300, stop_at=None, seed=0, **config):

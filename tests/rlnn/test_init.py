@@ -48,7 +48,7 @@ def test_tanh_with_xavier_keeps_the_scale_and_uniform_does_not():
 
 @pytest.mark.parametrize("name, variance", [
     ("xavier_normal", 1 / 400), ("xavier_uniform", 1 / 400), ("he_normal", 2 / 400), ("he_uniform", 2 / 400),
-    ("uniform", 1 / 3), ("normal", 1.0), ("zeros", 0.0),
+    ("fan_in_uniform", 1 / 1200), ("uniform", 1 / 3), ("normal", 1.0), ("zeros", 0.0),
 ])
 def test_initializer_variance_and_dtype(name, variance):
     w = init.get_initializer(name)((400, 300), np.random.default_rng(0), np.float32)
