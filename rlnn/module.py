@@ -10,7 +10,9 @@ A :class:`Parameter` owns a value array and a gradient array of the same shape. 
 
 Modules that hold several parameters pack them into one contiguous buffer (see
 :func:`pack_parameters`), so an optimiser, ``zero_grad`` or a Polyak update touches the whole
-network with a handful of numpy calls instead of a Python loop over arrays.
+network with a handful of numpy calls instead of a Python loop over arrays;
+:func:`pack_together` does the same for several modules at once (an agent's networks as one
+optimiser vector).
 
 Some layers also keep a :class:`Buffer`: an array that is state but not trained (batch norm's
 running mean and variance and its step count, dropout's generator state). ``state_dict`` and
@@ -377,3 +379,30 @@ def _entry(state: Mapping[str, Any], name: str, shape: tuple[int, ...]) -> np.nd
 
 def _grad_spans(params: Iterable[Parameter]) -> list[tuple[np.ndarray, list[Parameter]]]:
     return [(g, members) for _, g, members in contiguous_spans(list(params))]
+
+
+# -- one buffer for several modules ---------------------------------------------------------
+
+class _Group(Module):
+    """Modules side by side (no forward): what :func:`pack_together` moves as one."""
+
+    def __init__(self, modules: list[Module]) -> None:
+        self.modules = modules
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [(f"{i}.{name}", p) for i, m in enumerate(self.modules) for name, p in m.named_parameters()]
+
+
+def pack_together(modules: list[Module]) -> list[np.ndarray]:
+    """Move the parameters of ``modules`` (one dtype) into one value and one gradient buffer,
+    in order, so that an optimiser steps them all as one vector: a few numpy calls per step
+    instead of a few per network. Returns the gradient cut into the runs the parameters were
+    packed in before (:func:`contiguous_spans`), so that a global norm summed over them, one
+    float32 dot each, is the one :func:`~rlnn.optim.clip_grad_norm` computed on the networks'
+    own buffers: the same clipping to the last bit."""
+    params = [p for m in modules for p in m.parameters()]
+    runs = [len(grad) for _, grad, _ in contiguous_spans(params)]
+    total = sum(runs)
+    grad = np.zeros(total, params[0].dtype)
+    move_parameters(_Group(modules), np.empty(total, params[0].dtype), grad)
+    return np.split(grad, np.cumsum(runs)[:-1])

@@ -9,7 +9,8 @@ import pytest
 from gymnasium import spaces
 
 from agents.distributions import Categorical, DiagGaussian
-from agents.ppo import PPO, clipped_surrogate, update_metrics, value_loss
+from agents.ppo import PPO
+from agents.ppo_losses import clipped_surrogate, update_metrics, value_loss
 from agents.rollout import RolloutBatch
 from rlnn.gradcheck import numerical_gradient, relative_error
 

@@ -12,7 +12,8 @@ from gymnasium import spaces
 
 from agents import ppo
 from agents.distributions import Categorical
-from agents.ppo import PPO, LossTerms, normalized_advantages, update_metrics
+from agents.ppo import PPO
+from agents.ppo_losses import LossTerms, normalized_advantages, update_metrics
 from agents.rollout import RolloutBuffer, RolloutMemory
 from rlnn.module import contiguous_spans
 
