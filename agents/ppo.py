@@ -158,6 +158,13 @@ class A2CConfig(PPOConfig):
 
 
 
+def _linears(net: Module | None) -> list[Linear]:
+    """The linear layers of one of PPO's networks: an ``MLP``'s, a lone ``Linear`` head, none."""
+    if net is None:
+        return []
+    return [net] if isinstance(net, Linear) else net.linears
+
+
 @dataclass(slots=True)
 class Sample:
     """What ``explore`` drew for a batch of observations: the rows the policy saw ``(n, obs_dim)``,
@@ -209,13 +216,12 @@ class PPO:
             self.critic = MLP([*sizes, 1], c.activation, init=hidden, rng_or_seed=self.rng, dtype=self.dtype)
         if c.ortho_init:
             for net, gain in ((self.actor, 0.01), (self.critic, 1.0)):
-                last = net if isinstance(net, Linear) else net.linears[-1]
+                last = _linears(net)[-1]
                 last.weight.value = orthogonal(last.weight.shape, self.rng, self.dtype, gain=gain)
         else:            # PyTorch's nn.Linear draws its biases from U(±1/√fan_in) as well
-            for net in (self.trunk, self.actor, self.critic):
-                for linear in [] if net is None else [net] if isinstance(net, Linear) else net.linears:
-                    linear.bias.value = fan_in_uniform((linear.in_features, linear.out_features), self.rng,
-                                                       self.dtype)[0]
+            for linear in (linear for net in (self.trunk, self.actor, self.critic) for linear in _linears(net)):
+                linear.bias.value = fan_in_uniform((linear.in_features, linear.out_features), self.rng,
+                                                   self.dtype)[0]
         self.log_std = None if self.discrete else LogStd(out_dim, c.log_std_init, self.dtype)
         self._grad_parts = pack_together(list(self._modules().values()))
         params = [p for m in self._modules().values() for p in m.parameters()]
